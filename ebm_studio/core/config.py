@@ -309,16 +309,13 @@ def _coerce(f: dataclasses.Field, typ: type, value: Any, where: str) -> Any:
         value = float(value)
         if not math.isfinite(value):
             raise bad
-    elif typ is str:
-        if not isinstance(value, str):
-            raise bad
+    elif typ is str and not isinstance(value, str):
+        raise bad
     m = f.metadata
     if m.get("choices") and value not in m["choices"]:
         raise bad
     lo, hi = m.get("lo"), m.get("hi")
-    if typ in (int, float) and (
-        (lo is not None and value < lo) or (hi is not None and value > hi)
-    ):
+    if typ in (int, float) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
         raise bad
     return value
 
@@ -354,9 +351,7 @@ def changed_keys(old: Config, new: Config) -> list[tuple[str, Any, Any]]:
 
 def structural_changes(old: Config, new: Config) -> list[str]:
     """Keys whose change needs a reset (``live`` is False)."""
-    return [
-        k for k, _, _ in changed_keys(old, new) if not field_meta(*k.split(".", 1))["live"]
-    ]
+    return [k for k, _, _ in changed_keys(old, new) if not field_meta(*k.split(".", 1))["live"]]
 
 
 __all__ = [

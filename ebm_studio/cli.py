@@ -1,0 +1,256 @@
+"""Command-line entry points (DESIGN §4): gui, train, eval, presets.
+
+User errors (bad preset, CSV, checkpoint, --set value) print one sentence and exit with code 2;
+a diverged run exits with code 3 and leaves the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+
+class UserError(Exception):
+    pass
+
+
+def _parse_value(text: str) -> Any:
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word: a string choice such as buffer or silu
+
+
+def build_config(args: argparse.Namespace):
+    """The preset named on the command line with --seed/--device/--steps/--data/--set applied."""
+    from .core.presets import load_preset
+
+    preset = load_preset(args.preset)
+    cfg = preset.config
+    for item in args.set or []:
+        key, eq, text = item.partition("=")
+        if not eq:
+            raise UserError(f"--set {item!r}: expected section.key=value")
+        cfg = cfg.with_value(key.strip(), _parse_value(text.strip()))
+    if args.seed is not None:
+        cfg = cfg.with_value("train.seed", args.seed)
+    if args.device is not None:
+        cfg = cfg.with_value("train.device", args.device)
+    if args.steps is not None:
+        cfg = cfg.with_value("train.steps", args.steps)
+    points = None
+    if getattr(args, "data", None):
+        from .core.datasets import load_csv_points
+
+        points = load_csv_points(args.data)
+        cfg = replace(cfg, data=replace(cfg.data, name="drawn", path=str(args.data)))
+    return preset, cfg, points
+
+
+def write_outputs(trainer, out: Path, *, samples: int = 20000) -> None:
+    """config.toml, metrics.csv, checkpoint.safetensors, landscape.png, samples.png."""
+    from .core.atomic import atomic_write_text
+    from .core.checkpoint import save_checkpoint
+    from .core.presets import config_to_toml
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.toml", config_to_toml(trainer.config))
+    atomic_write_text(out / "metrics.csv", metrics_csv(trainer.history))
+    save_checkpoint(trainer, out / "checkpoint.safetensors")
+    write_figures(trainer, out, samples)
+
+
+def metrics_csv(history: list[dict[str, float]]) -> str:
+    cols = ["step"] + sorted({k for r in history for k in r} - {"step"})
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in history:
+        w.writerow(["" if c not in r else _num(r[c]) for c in cols])
+    return buf.getvalue()
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
+
+
+def write_figures(trainer, out: Path, samples: int = 20000) -> None:
+    import numpy as np
+    import torch
+
+    from .core.render import density_image, points_histogram, save_png, side_by_side
+
+    res = 256
+    e = torch.from_numpy(trainer.energy_grid(res)).double()
+    dens = torch.softmax(-e.reshape(-1), 0).reshape(res, res).numpy()
+    save_png(out / "landscape.png", density_image(dens), scale=2)
+    # Exact samples from the grid density (categorical over cells, uniform within a cell).
+    g = torch.Generator().manual_seed(0)
+    idx = torch.multinomial(torch.from_numpy(dens.reshape(-1)), samples, True, generator=g)
+    h = 2 * trainer.box / res
+    xy = torch.stack([idx % res, idx // res], 1).double() * h - trainer.box
+    xy = (xy + torch.rand(samples, 2, generator=g, dtype=torch.float64) * h).numpy()
+    data = trainer.test_x.cpu().numpy()
+    panels = [points_histogram(data, trainer.box, 200), points_histogram(xy, trainer.box, 200)]
+    ch = trainer.objective.chains()
+    if ch is not None:
+        panels.append(points_histogram(ch.cpu().numpy(), trainer.box, 200))
+    imgs = [density_image(np.sqrt(p), "magma") for p in panels]
+    save_png(out / "samples.png", side_by_side(*imgs), scale=2)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .core.checkpoint import restore_trainer, save_checkpoint
+    from .core.trainer import Diverged, Trainer
+
+    out = Path(args.out)
+    if args.resume:
+        trainer = restore_trainer(args.resume, device=args.device)
+        steps = args.steps if args.steps is not None else trainer.config.train.steps
+    else:
+        _, cfg, points = build_config(args)
+        trainer = Trainer(cfg, points=points)
+        steps = cfg.train.steps
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=steps, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
+    try:
+        for _ in range(steps):
+            row = trainer.step()
+            bar.update(1)
+            if "kl" in row or "nll" in row:
+                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("kl", "nll") if k in row})
+    except Diverged as d:
+        bar.close()
+        save_checkpoint(trainer, out / "checkpoint.safetensors")
+        print(f"error: {d}", file=sys.stderr)
+        return EXIT_DIVERGED
+    finally:
+        bar.close()
+    final = trainer.evaluate()
+    trainer.history.append({"step": float(trainer.step_count), **final})
+    write_outputs(trainer, out)
+    print(summary_line(trainer.step_count, final))
+    return 0
+
+
+def summary_line(step: int, m: dict[str, float]) -> str:
+    parts = [f"step {step}"]
+    for k in ("kl", "nll", "log_z_grid", "log_z_error", "mmd"):
+        if k in m and math.isfinite(m[k]):
+            parts.append(f"{k} {m[k]:.4f}")
+    return " | ".join(parts)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from .core.checkpoint import restore_trainer
+    from .core.metrics import eval_blocked
+
+    trainer = restore_trainer(args.checkpoint)
+    m = trainer.evaluate()
+    m = {"step": trainer.step_count, **m}
+    if args.data:
+        from .core.datasets import load_csv_points
+
+        pts = torch.from_numpy(load_csv_points(args.data)).float().to(trainer.device)
+        e = eval_blocked(trainer.model, pts).double()
+        m["nll_data"] = float(e.mean()) + m["log_z_grid"]
+        m["n_data"] = len(pts)
+    if args.json:
+        print(json.dumps(m, indent=2))
+    else:
+        for k, v in m.items():
+            print(f"{k:>14}  {v:.6g}" if isinstance(v, float) else f"{k:>14}  {v}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .core.presets import list_presets
+
+    presets = list_presets()
+    width = max((len(p.name) for p in presets), default=0)
+    for p in presets:
+        print(f"{p.name:<{width}}  {p.description}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from .gui.app import run_app
+    except ImportError as e:
+        raise UserError(f"the GUI is not available ({e})") from None
+    return run_app(preset=getattr(args, "preset", None))
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ebm-studio", description="Train toy 2D energy-based models interactively."
+    )
+    sub = p.add_subparsers(dest="command")
+    g = sub.add_parser("gui", help="open the studio window")
+    g.add_argument("--preset", help="preset name or TOML path")
+    g.set_defaults(func=cmd_gui)
+
+    t = sub.add_parser("train", help="train headless and write results to --out")
+    t.add_argument("preset", nargs="?", default="buffer-ml", help="preset name or TOML path")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=("cpu", "cuda", "mps", "auto"))
+    t.add_argument("--data", help="CSV of points (two columns) to train on")
+    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+    t.add_argument("--resume", metavar="CHECKPOINT", help="continue a saved run")
+    t.add_argument("--out", required=True, help="output directory")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="print the metrics of a checkpoint")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", help="CSV of points to evaluate the NLL on")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    ps = sub.add_parser("presets", help="list shipped presets")
+    ps.set_defaults(func=cmd_presets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .core.checkpoint import CheckpointError
+    from .core.config import ConfigError
+    from .core.datasets import DataError
+
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args.func = cmd_gui
+    try:
+        return args.func(args)
+    except (UserError, ConfigError, DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as e:
+        if "not available" in str(e):
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

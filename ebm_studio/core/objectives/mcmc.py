@@ -1,0 +1,162 @@
+"""MCMC-based objectives: CD-k, persistent CD, replay-buffer maximum likelihood, short-run.
+
+All four share one loss; they differ only in where the negative chains start (seed 002 §5.1.1):
+
+    L = mean E(x+) - mean E(sg(x-)) + alpha * (mean E(x+)^2 + mean E(x-)^2)
+
+plus the optional KL and entropy terms of Du et al. 2020 (seed 002 §5.4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.func import functional_call
+
+from ..config import Config
+from ..samplers import ChainStarts, Sampler, SamplerStats, StartInfo
+from .base import Context, Objective
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def nn_entropy(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Kozachenko-Leonenko entropy estimate of the 2D distribution of ``x`` using nearest
+    neighbours in the independent reference sample ``ref`` (M points):
+    H ~ 2 mean log rho + log(pi) + log(M) + gamma. Differentiable in ``x``."""
+    d = torch.cdist(x, ref.detach())
+    rho = d.min(dim=1).values.clamp_min(1e-12)
+    return 2 * torch.log(rho).mean() + math.log(math.pi) + math.log(len(ref)) + EULER_GAMMA
+
+
+class MCMCObjective(Objective):
+    name = "mcmc"
+
+    def __init__(self, ctx: Context, cfg: Config) -> None:
+        super().__init__(ctx, cfg)
+        self.sampler = Sampler(cfg.sampler, ctx.box)
+        self.starts: dict[str, ChainStarts] = {}
+        self._last_chains: torch.Tensor | None = None
+        self.last_stats: SamplerStats | None = None
+        self.last_start: StartInfo | None = None
+
+    def _policy(self) -> ChainStarts:
+        p = self.cfg.objective.start
+        if p not in self.starts:  # created on first use, kept when the user switches back
+            self.starts[p] = ChainStarts(
+                p, self.cfg.buffer, self.ctx.box, self.ctx.data, self.ctx.gen
+            )
+        return self.starts[p]
+
+    def apply_config(self, cfg: Config) -> None:
+        super().apply_config(cfg)
+        self.sampler.apply_config(cfg.sampler)
+        for s in self.starts.values():
+            s.apply_config(cfg.buffer)
+
+    def _frozen_energy(self):
+        model = self.ctx.model
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        buffers = dict(model.named_buffers())
+        return lambda x: functional_call(model, (params, buffers), (x,))
+
+    def loss(self, x_pos: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, ocfg = self.cfg, self.cfg.objective
+        starts = self._policy()
+        n = len(x_pos) if ocfg.start == "data" else cfg.sampler.n_chains
+        x0, info = starts.draw(n, x_pos, self.ctx.gen)
+        if cfg.sampler.augment_on_draw and cfg.sampler.augment != "none" and info.index is not None:
+            with torch.no_grad():
+                e0 = self.energy(x0)
+            x0, _, _ = self.sampler.augment(self.energy, x0, e0, self.ctx.gen)
+        use_kl = ocfg.kl_weight > 0 or ocfg.ent_weight > 0
+        k_graph = min(ocfg.kl_steps, cfg.sampler.steps) if use_kl else 0
+        if k_graph and cfg.sampler.kind == "rwmh":
+            k_graph = 0  # RWMH moves do not depend on theta: nothing to differentiate
+        x_neg, stats = self.sampler.run(
+            self.energy, x0, cfg.sampler.steps, self.ctx.gen, differentiable_last=k_graph
+        )
+        starts.write_back(x_neg, info)
+        self._last_chains = x_neg.detach()
+        self.last_stats, self.last_start = stats, info
+
+        e_pos = self.energy(x_pos)
+        e_neg = self.energy(x_neg.detach())
+        loss = e_pos.mean() - e_neg.mean()
+        reg = ocfg.alpha * ((e_pos**2).mean() + (e_neg**2).mean())
+        ep, en = float(e_pos.detach().mean()), float(e_neg.detach().mean())
+        parts = {
+            "e_pos": ep,
+            "e_neg": en,
+            "gap": en - ep,
+            "reg": float(reg.detach()),
+            "sampler_energy": stats.mean_energy,
+            "sampler_grad": stats.grad_norm,
+        }
+        if stats.acceptance is not None:
+            parts["acceptance"] = stats.acceptance
+        if info.index is not None:
+            parts["reinit_noise"] = info.frac_noise
+            parts["reinit_data"] = info.frac_data
+        total = loss + reg
+        if use_kl:
+            sign = 1.0 if ocfg.kl_sign == "published" else -1.0
+            if ocfg.kl_weight > 0:
+                l_kl = self._frozen_energy()(x_neg).mean()
+                total = total + sign * ocfg.kl_weight * l_kl
+                parts["kl_term"] = float(l_kl.detach())
+            if ocfg.ent_weight > 0:
+                ref = self._entropy_reference(starts, len(x_neg))
+                l_ent = nn_entropy(x_neg, ref)
+                # As published: maximise the samples' entropy (subtract it from the loss).
+                total = total - sign * ocfg.ent_weight * l_ent
+                parts["entropy"] = float(l_ent.detach())
+        parts["loss"] = float(total.detach())
+        return total, parts
+
+    def _entropy_reference(self, starts: ChainStarts, n: int) -> torch.Tensor:
+        if starts.bank is not None:
+            idx = torch.randint(
+                len(starts.bank),
+                (min(1000, len(starts.bank)),),
+                generator=self.ctx.gen,
+                device=self.ctx.device,
+            )
+            return starts.bank[idx]
+        if self._last_chains is not None:
+            return self._last_chains
+        return self.ctx.data[:n]
+
+    def chains(self) -> torch.Tensor | None:
+        return self._last_chains
+
+    def buffer(self) -> torch.Tensor | None:
+        s = self.starts.get(self.cfg.objective.start)
+        return None if s is None else s.bank
+
+    def buffer_age(self) -> torch.Tensor | None:
+        s = self.starts.get(self.cfg.objective.start)
+        return None if s is None else s.age
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = {"step_size": torch.tensor(self.sampler.step_size, dtype=torch.float64)}
+        for p, s in self.starts.items():
+            out.update({f"starts.{p}.{k}": v for k, v in s.state_dict().items()})
+        if self._last_chains is not None:
+            out["last_chains"] = self._last_chains
+        return out
+
+    def load_state_dict(self, d: dict[str, torch.Tensor]) -> None:
+        if "step_size" in d:
+            self.sampler.step_size = float(d["step_size"])
+        for key in d:
+            if key.startswith("starts.") and key.endswith(".bank"):
+                p = key.split(".")[1]
+                # A throwaway generator: the bank's initial contents are overwritten at once.
+                scratch = torch.Generator(device=self.ctx.device)
+                s = ChainStarts(p, self.cfg.buffer, self.ctx.box, self.ctx.data, scratch)
+                s.load_state_dict({"bank": d[key], "age": d[f"starts.{p}.age"]})
+                self.starts[p] = s
+        if "last_chains" in d:
+            self._last_chains = d["last_chains"].to(self.ctx.device)

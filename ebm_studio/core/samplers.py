@@ -1,0 +1,322 @@
+"""MCMC samplers for 2D energies, and where chains start (CD, PCD, replay buffer, short-run).
+
+One implementation serves training, the GUI's sample mode and the benchmarks. Every random draw
+takes the run's ``torch.Generator``. Large chain sets are processed in blocks of ``BLOCK`` rows:
+chains are independent, and blocks keep the activations in cache (measured 3-4x faster on CPU
+than one huge batch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .config import BufferConfig, SamplerConfig
+
+EnergyFn = Callable[[torch.Tensor], torch.Tensor]
+BLOCK = 4096
+
+
+@dataclass
+class SamplerStats:
+    """Averages over the steps of one ``run`` call (acceptance is None for ULA)."""
+
+    acceptance: float | None
+    mean_energy: float
+    grad_norm: float
+    steps: int
+
+
+def energy_and_grad(
+    energy: EnergyFn, x: torch.Tensor, create_graph: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """E(x) and dE/dx for a batch. With ``create_graph`` the gradient stays differentiable
+    (needed by the KL term, which backpropagates through sampler steps)."""
+    with torch.enable_grad():
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        e = energy(x)
+        (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
+    return (e if create_graph else e.detach()), (g if create_graph else g.detach())
+
+
+def _noise_sigma(cfg: SamplerConfig, step_size: float) -> float:
+    if cfg.noise_mode == "coupled":
+        return math.sqrt(2.0 * step_size * cfg.temperature)
+    return cfg.noise
+
+
+class Sampler:
+    """Langevin (ULA), MALA or random-walk MH on a batch of chains of shape (N, 2).
+
+    Holds the (possibly adapted) MALA step size; everything else comes from the config, which
+    may be replaced between calls (live settings).
+    """
+
+    def __init__(self, cfg: SamplerConfig, box: float) -> None:
+        self.cfg = cfg
+        self.box = box
+        self.step_size = cfg.step_size
+
+    def apply_config(self, cfg: SamplerConfig) -> None:
+        if cfg.step_size != self.cfg.step_size or cfg.kind != self.cfg.kind:
+            self.step_size = cfg.step_size
+        self.cfg = cfg
+
+    # -- single steps --------------------------------------------------------------------
+    def _grad(self, g: torch.Tensor) -> torch.Tensor:
+        c = self.cfg.grad_clamp
+        return g.clamp(-c, c) if c > 0 else g
+
+    def _clamp(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(-self.box, self.box) if self.cfg.clamp_box else x
+
+    def _langevin(self, energy, x, e, g, gen, create_graph):
+        eta = self.step_size
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        x_new = self._clamp(x - eta * self._grad(g) + _noise_sigma(self.cfg, eta) * noise)
+        e_new, g_new = energy_and_grad(energy, x_new, create_graph)
+        return x_new, e_new, g_new, None
+
+    def _mala(self, energy, x, e, g, gen, create_graph):
+        eta, t = self.step_size, self.cfg.temperature
+        sigma = math.sqrt(2.0 * eta * t)
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        gc = self._grad(g)
+        prop = x - eta * gc + sigma * noise
+        e_p, g_p = energy_and_grad(energy, prop, create_graph)
+        # log q(x'|x) - log q(x|x') with q(a|b) = N(a; b - eta grad E(b), 2 eta T I)
+        fwd = ((prop - x + eta * gc) ** 2).sum(-1)
+        bwd = ((x - prop + eta * self._grad(g_p)) ** 2).sum(-1)
+        log_a = -(e_p - e) / t - (bwd - fwd) / (4.0 * eta * t)
+        u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
+        acc = (torch.log(u) < log_a.detach()) & torch.isfinite(e_p.detach())
+        a = acc[:, None]
+        # torch.where keeps the graph for accepted moves when create_graph is on.
+        return (
+            torch.where(a, prop, x),
+            torch.where(acc, e_p, e),
+            torch.where(a, g_p, g),
+            acc,
+        )
+
+    def _rwmh(self, energy, x, e, g, gen, create_graph):
+        t = self.cfg.temperature
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        prop = self._clamp(x + self.step_size * noise)
+        with torch.set_grad_enabled(create_graph):
+            e_p = energy(prop)
+        if not create_graph:
+            e_p = e_p.detach()
+        u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
+        acc = (torch.log(u) < -(e_p - e).detach() / t) & torch.isfinite(e_p.detach())
+        return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), g, acc
+
+    # -- augmentation transitions (seed 002 §5.3.2) ---------------------------------------
+    def augment(
+        self, energy: EnergyFn, x: torch.Tensor, e: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Apply one random volume-preserving, symmetric transform to every chain.
+
+        Each move is its own inverse in distribution (rotation by +-theta, reflection, a shear
+        with symmetric amplitude, a symmetric jump), so with ``augment_mh`` the Metropolis ratio
+        is exp(-dE/T) and the target stays invariant. Returns (x, e, accepted mask).
+        """
+        prop = augment_transform(self.cfg.augment, x, gen, self.box)
+        with torch.no_grad():
+            e_p = energy(prop)
+        if self.cfg.augment_mh:
+            u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
+            acc = (torch.log(u) < -(e_p - e) / self.cfg.temperature) & torch.isfinite(e_p)
+        else:
+            acc = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), acc
+
+    # -- runs ----------------------------------------------------------------------------
+    def run(
+        self,
+        energy: EnergyFn,
+        x: torch.Tensor,
+        steps: int,
+        gen: torch.Generator,
+        *,
+        differentiable_last: int = 0,
+        block: int = BLOCK,
+    ) -> tuple[torch.Tensor, SamplerStats]:
+        """Run ``steps`` sampler steps from ``x``. The last ``differentiable_last`` steps keep
+        their autograd graph (for the KL term); the rest run detached, block by block."""
+        n = x.shape[0]
+        if steps == 0:
+            with torch.no_grad():
+                e = energy(x)
+            return x.detach(), SamplerStats(None, float(e.mean()), 0.0, 0)
+        plain = steps - differentiable_last
+        outs, acc_sum, e_sum, g_sum = [], 0.0, 0.0, 0.0
+        blocks = range(0, n, block) if differentiable_last == 0 else range(0, n, n)
+        for i in blocks:
+            xb = x[i : i + block].detach() if differentiable_last == 0 else x.detach()
+            xb, a, es, gs = self._run_block(energy, xb, steps, plain, gen)
+            outs.append(xb)
+            acc_sum, e_sum, g_sum = acc_sum + a, e_sum + es, g_sum + gs
+        x_out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        denom = n * steps
+        acc = None if self.cfg.kind == "langevin" else acc_sum / denom
+        if self.cfg.adapt and self.cfg.kind == "mala" and acc is not None:
+            # Robbins-Monro on log step toward the target acceptance (between updates only).
+            self.step_size *= math.exp(0.5 * (acc - self.cfg.target_accept))
+            self.step_size = min(max(self.step_size, 1e-6), 10.0)
+        return x_out, SamplerStats(acc, e_sum / denom, g_sum / denom, steps)
+
+    def _run_block(self, energy, x, steps, plain, gen):
+        step_fn = {"langevin": self._langevin, "mala": self._mala, "rwmh": self._rwmh}[
+            self.cfg.kind
+        ]
+        m = self.cfg.augment_every if self.cfg.augment != "none" else 0
+        if self.cfg.kind == "rwmh":
+            with torch.no_grad():
+                e = energy(x)
+            g = torch.zeros_like(x)
+        else:
+            e, g = energy_and_grad(energy, x)
+        acc_sum = torch.zeros((), device=x.device)
+        e_sum = torch.zeros((), device=x.device)
+        g_sum = torch.zeros((), device=x.device)
+        for t in range(steps):
+            graph = t >= plain
+            if graph and t == plain and not x.requires_grad:
+                # Re-enter the graph: from here on, steps are differentiated w.r.t. theta.
+                e, g = energy_and_grad(energy, x, create_graph=True)
+            x, e, g, acc = step_fn(energy, x, e, g, gen, graph)
+            if acc is not None:
+                acc_sum = acc_sum + acc.sum()
+            e_sum = e_sum + e.detach().sum()
+            g_sum = g_sum + g.detach().norm(dim=-1).sum()
+            if m and (t + 1) % m == 0 and not graph:
+                x, e, _ = self.augment(energy, x, e, gen)
+                if self.cfg.kind != "rwmh":
+                    e, g = energy_and_grad(energy, x)
+        # One host sync per block, not per step.
+        return x, float(acc_sum), float(e_sum), float(g_sum)
+
+
+def augment_transform(kind: str, x: torch.Tensor, gen: torch.Generator, box: float):
+    """A random symmetric, volume-preserving transform applied per chain."""
+    n, dev, dt = x.shape[0], x.device, x.dtype
+    if kind == "rotation":
+        th = (torch.rand(n, generator=gen, device=dev, dtype=dt) * 2 - 1) * math.pi
+        c, s = torch.cos(th), torch.sin(th)
+        return torch.stack([c * x[:, 0] - s * x[:, 1], s * x[:, 0] + c * x[:, 1]], 1)
+    if kind == "reflection":
+        th = torch.rand(n, generator=gen, device=dev, dtype=dt) * math.pi
+        u = torch.stack([torch.cos(th), torch.sin(th)], 1)
+        return x - 2 * (x * u).sum(-1, keepdim=True) * u  # reflect across the line normal to u
+    if kind == "warp":
+        # Shear along a random direction u: x + a sin(w <x, u_perp> + b) u. Jacobian det 1,
+        # inverse = same map with -a, and a is symmetric: a valid symmetric MH proposal.
+        th = torch.rand(n, generator=gen, device=dev, dtype=dt) * math.pi
+        u = torch.stack([torch.cos(th), torch.sin(th)], 1)
+        up = torch.stack([-u[:, 1], u[:, 0]], 1)
+        a = torch.randn(n, generator=gen, device=dev, dtype=dt) * (box / 3)
+        w = torch.rand(n, generator=gen, device=dev, dtype=dt) * (2 * math.pi / box)
+        b = torch.rand(n, generator=gen, device=dev, dtype=dt) * 2 * math.pi
+        return x + (a * torch.sin(w * (x * up).sum(-1) + b))[:, None] * u
+    if kind == "jump":
+        return x + torch.randn(x.shape, generator=gen, device=dev, dtype=dt) * (box / 2)
+    raise ValueError(f"unknown augmentation '{kind}'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Where chains start.
+
+
+@dataclass
+class StartInfo:
+    """What a call to ``ChainStarts.draw`` did, for the statistics and the buffer inspector."""
+
+    frac_noise: float
+    frac_data: float
+    index: torch.Tensor | None  # rows of the bank these chains came from (None: no bank)
+
+
+class ChainStarts:
+    """Chain-start policies of the MCMC objectives.
+
+    - ``data``: CD-k, chains start at the data batch.
+    - ``persistent``: PCD, a bank initialised from data; each drawn chain resets to a data point
+      with probability ``p_data``; results are written back.
+    - ``buffer``: replay buffer (Du & Mordatch), initialised from uniform noise (or data); each
+      start is re-initialised from noise with ``p_noise`` or from data with ``p_data``.
+    - ``noise``: short-run MCMC from fresh uniform noise every update.
+    """
+
+    def __init__(
+        self,
+        policy: str,
+        cfg: BufferConfig,
+        box: float,
+        data: torch.Tensor,
+        gen: torch.Generator,
+    ) -> None:
+        self.policy, self.cfg, self.box, self.data = policy, cfg, box, data
+        self.device = data.device
+        self.bank: torch.Tensor | None = None
+        self.age: torch.Tensor | None = None  # updates since each entry was (re)initialised
+        if policy in ("persistent", "buffer"):
+            from_data = policy == "persistent" or cfg.init == "data"
+            m = cfg.size
+            self.bank = self._from_data(m, gen) if from_data else self._noise(m, gen)
+            self.age = torch.zeros(m, dtype=torch.int64, device=self.device)
+
+    def apply_config(self, cfg: BufferConfig) -> None:
+        self.cfg = cfg
+
+    def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        u = torch.rand(n, 2, generator=gen, device=self.device)
+        return (2 * u - 1) * self.box
+
+    def _from_data(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.data), (n,), generator=gen, device=self.device)
+        return self.data[idx].clone()
+
+    def draw(
+        self, n: int, batch: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, StartInfo]:
+        if self.policy == "data":
+            return batch.detach().clone(), StartInfo(0.0, 1.0, None)
+        if self.policy == "noise":
+            return self._noise(n, gen), StartInfo(1.0, 0.0, None)
+        assert self.bank is not None and self.age is not None
+        m = len(self.bank)
+        if m == n and self.policy == "persistent":
+            idx = torch.arange(m, device=self.device)  # Tieleman: every chain continues
+        else:
+            idx = torch.randint(m, (n,), generator=gen, device=self.device)
+        x = self.bank[idx].clone()
+        u = torch.rand(n, generator=gen, device=self.device)
+        p_noise = self.cfg.p_noise if self.policy == "buffer" else 0.0
+        to_noise = u < p_noise
+        to_data = (u >= p_noise) & (u < p_noise + self.cfg.p_data)
+        x = torch.where(to_noise[:, None], self._noise(n, gen), x)
+        x = torch.where(to_data[:, None], self._from_data(n, gen), x)
+        reset = to_noise | to_data
+        self.age[idx[reset]] = 0
+        return x, StartInfo(float(to_noise.float().mean()), float(to_data.float().mean()), idx)
+
+    def write_back(self, x: torch.Tensor, info: StartInfo) -> None:
+        if self.bank is None or info.index is None:
+            return
+        self.bank[info.index] = x.detach()
+        self.age += 1
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        if self.bank is None:
+            return {}
+        return {"bank": self.bank, "age": self.age}
+
+    def load_state_dict(self, d: dict[str, torch.Tensor]) -> None:
+        if self.bank is not None:
+            self.bank = d["bank"].to(self.device).clone()
+            self.age = d["age"].to(self.device).clone()

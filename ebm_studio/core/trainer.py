@@ -1,0 +1,431 @@
+"""The synchronous training engine. No threads, no Qt: the GUI's worker and the CLI drive it.
+
+A run is reproducible from ``train.seed`` on one device: the model is initialised under a
+seeded RNG fork, the data and test sets come from their own seeded CPU streams, and every draw
+during training takes ``self.gen``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import SECTIONS, Config, changed_keys, field_meta
+from .datasets import Dataset, make_dataset
+from .metrics import (
+    energy_grid,
+    eval_blocked,
+    kl_to_model,
+    log_z_from_grid,
+    median_bandwidth,
+    mmd2,
+)
+from .models import build_model
+from .objectives import Context, Objective, build_objective
+
+
+class Diverged(RuntimeError):
+    """Training diverged; the trainer has rolled back to its last good state."""
+
+    def __init__(self, cause: str, step: int, rolled_back_to: int) -> None:
+        self.cause, self.step, self.rolled_back_to = cause, step, rolled_back_to
+        remedies = (
+            "lower the learning rate, raise the energy penalty alpha, enable spectral "
+            "normalisation, or use a smaller sampler step size"
+        )
+        super().__init__(
+            f"Training diverged at step {step}: {cause}. Rolled back to step {rolled_back_to}; "
+            f"to continue, {remedies}."
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but CUDA is not available")
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise RuntimeError("device 'mps' was requested but MPS is not available")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Immutable numpy copies of what the views draw. ``rows`` are the metric rows logged
+    since the previous snapshot, so dropping a frame never drops a curve point."""
+
+    step: int
+    box: float
+    energy: np.ndarray | None  # (res, res), rows = y from -box to +box
+    log_z: float | None
+    chains: np.ndarray | None  # (n, 2)
+    trails: np.ndarray | None  # (n_trails, length, 2)
+    buffer: np.ndarray | None
+    buffer_age: np.ndarray | None
+    rows: tuple[dict[str, float], ...] = ()
+    events: tuple[tuple[int, str], ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Owns the model, optimizer, objectives and data of one run."""
+
+    def __init__(self, config: Config, points: np.ndarray | None = None) -> None:
+        self._points = points
+        self.reset(config)
+
+    # ------------------------------------------------------------------------------ setup
+    def reset(self, config: Config | None = None) -> None:
+        """Rebuild everything from ``config`` (default: the pending or current config)."""
+        cfg = config or getattr(self, "pending", None) or self.config
+        self.config = cfg
+        self.pending: Config | None = None
+        self.device = resolve_device(cfg.train.device)
+        seed = cfg.train.seed
+        self.dataset: Dataset = make_dataset(cfg.data, self._points)
+        self.box = float(self.dataset.box)
+        gdata = torch.Generator().manual_seed(seed)
+        gtest = torch.Generator().manual_seed(seed + 1_000_003)
+        self.train_x = self.dataset.sample(cfg.data.n_train, gdata).to(self.device)
+        self.test_x = self.dataset.sample(cfg.data.n_test, gtest).to(self.device)
+        self.test_log_p = (
+            self.dataset.log_prob(self.test_x.cpu().double()).to(self.device)
+            if self.dataset.has_density
+            else None
+        )
+        self.gen = torch.Generator(device=self.device).manual_seed(seed + 2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = build_model(cfg.model).to(self.device)
+        self.opt = torch.optim.Adam(
+            self.model.parameters(),
+            lr=cfg.optim.lr,
+            betas=(cfg.optim.beta1, cfg.optim.beta2),
+            weight_decay=cfg.optim.weight_decay,
+        )
+        d = self.train_x
+        self.ctx = Context(
+            model=self.model,
+            gen=self.gen,
+            device=self.device,
+            box=self.box,
+            data=d,
+            data_mean=d.mean(0),
+            data_cov=torch.cov(d.T) + 1e-6 * torch.eye(2, device=self.device),
+        )
+        self.objectives: dict[str, Objective] = {}
+        self.extra_opts: dict[str, torch.optim.Optimizer] = {}
+        self.step_count = 0
+        self.history: list[dict[str, float]] = []
+        self.events: list[tuple[int, str]] = []
+        self._unsent_rows = 0
+        self._unsent_events = 0
+        self._bandwidth = median_bandwidth(self.test_x.cpu())
+        self._trail_len = 50
+        self._trails: list[torch.Tensor] = []
+        self._last_time = time.perf_counter()
+        self._good: tuple[int, dict[str, torch.Tensor]] | None = None
+        self._objective()  # create the initial objective now (deterministic draw order)
+        self._keep_good()
+
+    def _objective(self) -> Objective:
+        name = self.config.objective.name
+        if name not in self.objectives:
+            obj = build_objective(name, self.ctx, self.config)
+            self.objectives[name] = obj
+            extras = obj.extra_parameters()
+            if extras:
+                self.extra_opts[name] = torch.optim.Adam(extras, lr=self._extra_lr())
+        return self.objectives[name]
+
+    def _extra_lr(self) -> float:
+        # The scalar log Z estimates move faster than the network (they are one number).
+        return max(self.config.optim.lr * 10, 1e-3)
+
+    @property
+    def objective(self) -> Objective:
+        return self._objective()
+
+    # ------------------------------------------------------------------------------ config
+    def apply_config(self, new: Config) -> list[tuple[str, Any, Any]]:
+        """Apply live settings now; keep structural ones pending until ``reset()``.
+
+        Returns the changes applied. Each is also logged as an event for the curves' markers.
+        """
+        applied: list[tuple[str, Any, Any]] = []
+        live_cfg = self.config
+        structural = False
+        for key, old, val in changed_keys(self.config, new):
+            sec, name = key.split(".", 1)
+            if field_meta(sec, name)["live"]:
+                live_cfg = replace(
+                    live_cfg, **{sec: replace(getattr(live_cfg, sec), **{name: val})}
+                )
+                applied.append((key, old, val))
+            else:
+                structural = True
+        self.pending = new if structural else None
+        if not applied:
+            return applied
+        self.config = live_cfg
+        for obj in self.objectives.values():
+            obj.apply_config(live_cfg)
+        for g in self.opt.param_groups:
+            g["betas"] = (live_cfg.optim.beta1, live_cfg.optim.beta2)
+            g["weight_decay"] = live_cfg.optim.weight_decay
+        for key, old, val in applied:
+            if key.startswith("view."):
+                continue
+            self.events.append((self.step_count, f"{_label(key)} {_fmt(old)} -> {_fmt(val)}"))
+        return applied
+
+    def lr_at(self, step: int) -> float:
+        o = self.config.optim
+        if o.schedule == "constant":
+            return o.lr
+        frac = min(step / max(self.config.train.steps, 1), 1.0)
+        return o.lr * (o.lr_final + (1 - o.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    # ------------------------------------------------------------------------------ training
+    def step(self) -> dict[str, float]:
+        """One optimizer step. Raises ``Diverged`` (after rolling back) on divergence."""
+        cfg = self.config
+        obj = self._objective()
+        idx = torch.randint(
+            len(self.train_x), (cfg.train.batch_size,), generator=self.gen, device=self.device
+        )
+        x = self.train_x[idx]
+        loss, parts = obj.loss(x)
+        limit = cfg.train.energy_limit
+        if not torch.isfinite(loss):
+            self._diverge("the loss is not finite")
+        for k in ("e_pos", "e_neg"):
+            if k in parts and not abs(parts[k]) <= limit:
+                self._diverge(f"mean energy {k} = {parts[k]:.3g} exceeds the limit {limit:g}")
+        lr = self.lr_at(self.step_count)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        self.opt.zero_grad(set_to_none=True)
+        extra_opt = self.extra_opts.get(cfg.objective.name)
+        if extra_opt is not None:
+            extra_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        gnorm = (
+            torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+            if params
+            else torch.zeros(())
+        )
+        if not torch.isfinite(gnorm):
+            self._diverge("the parameter gradient is not finite")
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        self.opt.step()
+        if extra_opt is not None:
+            extra_opt.step()
+        parts.update(obj.after_step())
+        self.step_count += 1
+        now = time.perf_counter()
+        row = {"step": float(self.step_count), **parts, "grad_norm": float(gnorm), "lr": lr}
+        row["steps_per_s"] = 1.0 / max(now - self._last_time, 1e-9)
+        self._last_time = now
+        if self.step_count % cfg.train.eval_every == 0:
+            row.update(self.evaluate())
+        if self.step_count % cfg.train.guard_every == 0:
+            self._keep_good()
+        self.history.append(row)
+        self._record_trails(obj)
+        return row
+
+    def _diverge(self, cause: str) -> None:
+        failed = self.step_count
+        assert self._good is not None
+        good_step, state = self._good
+        self._restore(state)
+        self.step_count = good_step
+        self.events.append((good_step, f"diverged at {failed}: rolled back"))
+        raise Diverged(cause, failed, good_step)
+
+    def _keep_good(self) -> None:
+        self._good = (self.step_count, {k: v.clone() for k, v in self._tensor_state().items()})
+
+    def _record_trails(self, obj: Objective) -> None:
+        ch = obj.chains()
+        if ch is None:
+            return
+        self._trails.append(ch[:8].detach().clone())
+        if len(self._trails) > self._trail_len:
+            self._trails.pop(0)
+
+    def train(self, steps: int, callback=None) -> None:
+        for _ in range(steps):
+            self.step()
+            if callback is not None:
+                callback(self)
+
+    # ------------------------------------------------------------------------------ metrics
+    @torch.no_grad()
+    def evaluate(self, res: int | None = None) -> dict[str, float]:
+        """Exact grid metrics: log Z, held-out NLL, KL to the truth, learned log Z error, MMD."""
+        res = res or self.config.train.grid_res
+        e = energy_grid(self.model, self.box, res, self.device)
+        log_z = log_z_from_grid(e, self.box)
+        test_e = eval_blocked(self.model, self.test_x).double()
+        out = {"log_z_grid": log_z, "nll": float(test_e.mean()) + log_z}
+        if self.test_log_p is not None:
+            out["kl"] = kl_to_model(self.test_log_p, self.model, self.test_x, log_z)
+        est = self.objective.log_z_estimate()
+        if est is not None:
+            out["log_z_learned"] = est
+            out["log_z_error"] = abs(est - log_z)
+        ch = self.objective.chains()
+        if ch is not None and len(ch) >= 2:
+            out["mmd"] = mmd2(ch[:500].cpu(), self.test_x[:500].cpu(), self._bandwidth)
+        return out
+
+    def energy_grid(self, res: int) -> np.ndarray:
+        with torch.no_grad():
+            return energy_grid(self.model, self.box, res, self.device).cpu().numpy()
+
+    def snapshot(self, res: int = 120, max_chains: int = 100_000, grid: bool = True) -> Snapshot:
+        """Immutable numpy copies of what the views need, plus unsent metric rows.
+
+        ``grid=False`` skips the energy grid (``energy``/``log_z`` None): the GUI refreshes its
+        heatmap a few times a second but the chains at every frame."""
+        obj = self.objective
+        e = energy_grid(self.model, self.box, res, self.device) if grid else None
+        ch = obj.chains()
+        buf = obj.buffer()
+        age = getattr(obj, "buffer_age", lambda: None)()
+        rows = tuple(self.history[self._unsent_rows :])
+        events = tuple(self.events[self._unsent_events :])
+        self._unsent_rows, self._unsent_events = len(self.history), len(self.events)
+        trails = (
+            torch.stack(self._trails, 1).cpu().numpy()
+            if self._trails and all(t.shape == self._trails[0].shape for t in self._trails)
+            else None
+        )
+        return Snapshot(
+            step=self.step_count,
+            box=self.box,
+            energy=None if e is None else e.cpu().numpy(),
+            log_z=None if e is None else log_z_from_grid(e, self.box),
+            chains=None if ch is None else ch[:max_chains].cpu().numpy().copy(),
+            trails=trails,
+            buffer=None if buf is None else buf[:max_chains].cpu().numpy().copy(),
+            buffer_age=None if age is None else age[:max_chains].cpu().numpy().copy(),
+            rows=rows,
+            events=events,
+        )
+
+    # ------------------------------------------------------------------------------ state
+    def _tensor_state(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for k, v in self.model.state_dict().items():
+            out[f"model.{k}"] = v
+        _flatten_optim(self.opt, "optim", out)
+        for name, obj in self.objectives.items():
+            for k, v in obj.state_dict().items():
+                out[f"objective.{name}.{k}"] = v
+            if name in self.extra_opts:
+                _flatten_optim(self.extra_opts[name], f"extra_optim.{name}", out)
+        out["gen"] = self.gen.get_state()
+        return out
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON-able metadata): everything needed to continue the run exactly."""
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self._tensor_state().items()}
+        tensors["data.train"] = self.train_x.cpu().contiguous()
+        tensors["data.test"] = self.test_x.cpu().contiguous()
+        cols = sorted({k for r in self.history for k in r})
+        if self.history:
+            hist = np.full((len(self.history), len(cols)), np.nan)
+            for i, r in enumerate(self.history):
+                for j, c in enumerate(cols):
+                    hist[i, j] = r.get(c, np.nan)
+            tensors["history"] = torch.from_numpy(hist)
+        meta = {
+            "config": self.config.to_dict(),
+            "step": self.step_count,
+            "objectives": list(self.objectives),
+            "history_columns": cols,
+            "events": self.events,
+        }
+        return tensors, meta
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Restore a state from ``state_dict``; the config must match (call ``reset`` with it
+        first). Shapes are checked before anything is changed."""
+        self.train_x = tensors["data.train"].to(self.device)
+        self.test_x = tensors["data.test"].to(self.device)
+        self.ctx.data = self.train_x
+        if self.dataset.has_density:
+            self.test_log_p = self.dataset.log_prob(self.test_x.cpu().double()).to(self.device)
+        for name in meta["objectives"]:
+            saved = self.config
+            self.config = replace(saved, objective=replace(saved.objective, name=name))
+            self._objective()
+            self.config = saved
+        self._restore(tensors)
+        self.step_count = int(meta["step"])
+        cols = meta.get("history_columns", [])
+        self.history = []
+        if "history" in tensors:
+            for row in tensors["history"].numpy():
+                self.history.append({c: float(v) for c, v in zip(cols, row) if not np.isnan(v)})
+        self.events = [tuple(e) for e in meta.get("events", [])]
+        self._unsent_rows, self._unsent_events = 0, 0
+        self._keep_good()
+
+    def _restore(self, t: dict[str, torch.Tensor]) -> None:
+        model_sd = {k[6:]: v for k, v in t.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_sd)
+        _unflatten_optim(self.opt, "optim", t, self.device)
+        for name, obj in self.objectives.items():
+            pre = f"objective.{name}."
+            obj.load_state_dict({k[len(pre) :]: v for k, v in t.items() if k.startswith(pre)})
+            if name in self.extra_opts:
+                _unflatten_optim(self.extra_opts[name], f"extra_optim.{name}", t, self.device)
+        self.gen.set_state(t["gen"].cpu())
+
+
+def _flatten_optim(opt: torch.optim.Optimizer, prefix: str, out: dict) -> None:
+    sd = opt.state_dict()
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            out[f"{prefix}.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+
+
+def _unflatten_optim(opt: torch.optim.Optimizer, prefix: str, t: dict, device) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    pre = prefix + "."
+    for k, v in t.items():
+        if k.startswith(pre):
+            pid, key = k[len(pre) :].split(".", 1)
+            state.setdefault(int(pid), {})[key] = v.clone()
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def _label(key: str) -> str:
+    sec, name = key.split(".", 1)
+    return field_meta(sec, name)["help"] or key
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+__all__ = ["Trainer", "Snapshot", "Diverged", "resolve_device", "SECTIONS"]
