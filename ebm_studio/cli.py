@@ -179,6 +179,66 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .core.checkpoint import restore_trainer
+    from .core.figures import save_figure
+
+    trainer = restore_trainer(args.checkpoint)
+    try:
+        save_figure(trainer, args.out, width=args.width)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{args.out}: cannot be written ({e.strerror or e})") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Run chains on a frozen checkpoint and record them mixing (GIF, or MP4 with the extra)."""
+    import torch
+    from tqdm import tqdm
+
+    from .core.checkpoint import restore_trainer
+    from .core.figures import landscape_rgb, overlay_points, write_animation
+    from .core.samplers import Sampler
+
+    if Path(args.out).suffix.lower() not in (".gif", ".mp4"):
+        raise UserError(f"{args.out}: unsupported animation format; use .gif or .mp4")
+    trainer = restore_trainer(args.checkpoint)
+    config = trainer.config
+    over = {"kind": args.sampler, "temperature": args.temperature, "step_size": args.step_size}
+    for k, v in over.items():
+        if v is not None:
+            config = config.with_value(f"sampler.{k}", v)  # validated like a preset value
+    sampler = Sampler(config.sampler, trainer.box)
+    gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
+    n = args.chains
+    if args.start == "data":
+        idx = torch.randint(len(trainer.train_x), (n,), generator=gen, device=trainer.device)
+        x = trainer.train_x[idx].clone()
+    else:
+        x = (torch.rand(n, 2, generator=gen, device=trainer.device) * 2 - 1) * trainer.box
+    background = landscape_rgb(trainer, 320)
+    per_frame = max(1, args.steps // args.frames)
+    frames = [overlay_points(background, x.cpu().numpy(), trainer.box)]
+    bar = tqdm(total=args.steps, desc="sampling", unit="step", file=sys.stderr)
+    done = 0
+    while done < args.steps:
+        k = min(per_frame, args.steps - done)
+        x, _ = sampler.run(trainer.model, x, k, gen)
+        done += k
+        bar.update(k)
+        frames.append(overlay_points(background, x.cpu().numpy(), trainer.box))
+    bar.close()
+    try:
+        write_animation(frames, args.out, fps=args.fps)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(f"wrote {args.out} ({len(frames)} frames)")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .core.presets import list_presets
 
@@ -222,6 +282,26 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="CSV of points to evaluate the NLL on")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
+
+    pl = sub.add_parser("plot", help="combined figure (landscape, samples, curves)")
+    pl.add_argument("checkpoint")
+    pl.add_argument("--out", required=True, help="fig.png or fig.svg")
+    pl.add_argument("--width", type=int, default=1500, help="PNG width in pixels")
+    pl.set_defaults(func=cmd_plot)
+
+    sa = sub.add_parser("sample", help="record chains mixing on a trained model")
+    sa.add_argument("checkpoint")
+    sa.add_argument("--chains", type=int, default=2000)
+    sa.add_argument("--steps", type=int, default=200)
+    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh"))
+    sa.add_argument("--temperature", type=float)
+    sa.add_argument("--step-size", type=float)
+    sa.add_argument("--start", choices=("noise", "data"), default="noise")
+    sa.add_argument("--frames", type=int, default=50)
+    sa.add_argument("--fps", type=int, default=15)
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--out", required=True, help="chains.gif or chains.mp4")
+    sa.set_defaults(func=cmd_sample)
 
     ps = sub.add_parser("presets", help="list shipped presets")
     ps.set_defaults(func=cmd_presets)

@@ -38,8 +38,13 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_train_writes_the_five_files(trained):
-    for name in ("config.toml", "metrics.csv", "checkpoint.safetensors", "landscape.png",
-                 "samples.png"):
+    for name in (
+        "config.toml",
+        "metrics.csv",
+        "checkpoint.safetensors",
+        "landscape.png",
+        "samples.png",
+    ):
         assert (trained / name).stat().st_size > 0, name
     header = (trained / "metrics.csv").read_text().splitlines()[0].split(",")
     assert header[0] == "step" and "kl" in header and "loss" in header

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,3 +134,40 @@ def test_fuzzed_presets_either_load_or_fail_cleanly(d):
         return
     assert isinstance(p, Preset)
     assert parse_preset(preset_to_toml(p)).config == p.config
+
+
+def test_share_string_round_trips_every_preset():
+    from ebm_studio.core import share
+
+    for p in list_presets():
+        s = share.encode(p.config)
+        assert s.startswith("ebm1:") and len(s) < 400
+        assert share.decode(s) == p.config
+    assert share.decode(share.encode(Config())) == Config()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "hello",
+        "ebm1:",
+        "ebm1:!!!!",
+        "ebm1:eJyrVkrOzy0oSi0uTk1RsiopKk2tBQA",
+        "ebm1:" + "A" * 30000,
+    ],
+)
+def test_share_string_garbage_is_refused(text):
+    from ebm_studio.core import share
+
+    with pytest.raises(ConfigError, match="share string"):
+        share.decode(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_share_string_fuzz(text):
+    from ebm_studio.core import share
+
+    with contextlib.suppress(ConfigError):
+        share.decode("ebm1:" + text)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import BufferConfig, SamplerConfig
+from .fast_energy import FastMLPEnergy
 
 EnergyFn = Callable[[torch.Tensor], torch.Tensor]
 BLOCK = 4096
@@ -56,10 +57,25 @@ class Sampler:
     may be replaced between calls (live settings).
     """
 
-    def __init__(self, cfg: SamplerConfig, box: float) -> None:
+    def __init__(self, cfg: SamplerConfig, box: float, fast: bool = True) -> None:
         self.cfg = cfg
         self.box = box
         self.step_size = cfg.step_size
+        # Use the hand-written MLP gradient when the energy allows it (autograd otherwise).
+        self.fast = fast
+        self._fast: FastMLPEnergy | None = None
+
+    def _eg(self, energy, x, create_graph=False):
+        if self._fast is not None and not create_graph:
+            return self._fast.energy_and_grad(x)
+        return energy_and_grad(energy, x, create_graph)
+
+    def _e(self, energy, x, create_graph=False):
+        if self._fast is not None and not create_graph:
+            return self._fast(x)
+        with torch.set_grad_enabled(create_graph):
+            e = energy(x)
+        return e if create_graph else e.detach()
 
     def apply_config(self, cfg: SamplerConfig) -> None:
         if cfg.step_size != self.cfg.step_size or cfg.kind != self.cfg.kind:
@@ -78,7 +94,7 @@ class Sampler:
         eta = self.step_size
         noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         x_new = self._clamp(x - eta * self._grad(g) + _noise_sigma(self.cfg, eta) * noise)
-        e_new, g_new = energy_and_grad(energy, x_new, create_graph)
+        e_new, g_new = self._eg(energy, x_new, create_graph)
         return x_new, e_new, g_new, None
 
     def _mala(self, energy, x, e, g, gen, create_graph):
@@ -87,7 +103,7 @@ class Sampler:
         noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         gc = self._grad(g)
         prop = x - eta * gc + sigma * noise
-        e_p, g_p = energy_and_grad(energy, prop, create_graph)
+        e_p, g_p = self._eg(energy, prop, create_graph)
         # log q(x'|x) - log q(x|x') with q(a|b) = N(a; b - eta grad E(b), 2 eta T I)
         fwd = ((prop - x + eta * gc) ** 2).sum(-1)
         bwd = ((x - prop + eta * self._grad(g_p)) ** 2).sum(-1)
@@ -107,10 +123,7 @@ class Sampler:
         t = self.cfg.temperature
         noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         prop = self._clamp(x + self.step_size * noise)
-        with torch.set_grad_enabled(create_graph):
-            e_p = energy(prop)
-        if not create_graph:
-            e_p = e_p.detach()
+        e_p = self._e(energy, prop, create_graph)
         u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
         acc = (torch.log(u) < -(e_p - e).detach() / t) & torch.isfinite(e_p.detach())
         return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), g, acc
@@ -126,8 +139,7 @@ class Sampler:
         is exp(-dE/T) and the target stays invariant. Returns (x, e, accepted mask).
         """
         prop = augment_transform(self.cfg.augment, x, gen, self.box)
-        with torch.no_grad():
-            e_p = energy(prop)
+        e_p = self._e(energy, prop)
         if self.cfg.augment_mh:
             u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
             acc = (torch.log(u) < -(e_p - e) / self.cfg.temperature) & torch.isfinite(e_p)
@@ -149,6 +161,11 @@ class Sampler:
         """Run ``steps`` sampler steps from ``x``. The last ``differentiable_last`` steps keep
         their autograd graph (for the KL term); the rest run detached, block by block."""
         n = x.shape[0]
+        self._fast = (
+            FastMLPEnergy.from_module(energy)
+            if self.fast and isinstance(energy, torch.nn.Module)
+            else None
+        )
         if steps == 0:
             with torch.no_grad():
                 e = energy(x)
@@ -162,6 +179,7 @@ class Sampler:
             outs.append(xb)
             acc_sum, e_sum, g_sum = acc_sum + a, e_sum + es, g_sum + gs
         x_out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        self._fast = None  # weights change after this run: never reuse a stale copy
         denom = n * steps
         acc = None if self.cfg.kind == "langevin" else acc_sum / denom
         if self.cfg.adapt and self.cfg.kind == "mala" and acc is not None:
@@ -176,11 +194,10 @@ class Sampler:
         ]
         m = self.cfg.augment_every if self.cfg.augment != "none" else 0
         if self.cfg.kind == "rwmh":
-            with torch.no_grad():
-                e = energy(x)
+            e = self._e(energy, x)
             g = torch.zeros_like(x)
         else:
-            e, g = energy_and_grad(energy, x)
+            e, g = self._eg(energy, x)
         acc_sum = torch.zeros((), device=x.device)
         e_sum = torch.zeros((), device=x.device)
         g_sum = torch.zeros((), device=x.device)
@@ -188,7 +205,7 @@ class Sampler:
             graph = t >= plain
             if graph and t == plain and not x.requires_grad:
                 # Re-enter the graph: from here on, steps are differentiated w.r.t. theta.
-                e, g = energy_and_grad(energy, x, create_graph=True)
+                e, g = self._eg(energy, x, create_graph=True)
             x, e, g, acc = step_fn(energy, x, e, g, gen, graph)
             if acc is not None:
                 acc_sum = acc_sum + acc.sum()
@@ -197,7 +214,7 @@ class Sampler:
             if m and (t + 1) % m == 0 and not graph:
                 x, e, _ = self.augment(energy, x, e, gen)
                 if self.cfg.kind != "rwmh":
-                    e, g = energy_and_grad(energy, x)
+                    e, g = self._eg(energy, x)
         # One host sync per block, not per step.
         return x, float(acc_sum), float(e_sum), float(g_sum)
 

@@ -69,14 +69,17 @@ class MCMCObjective(Objective):
         if cfg.sampler.augment_on_draw and cfg.sampler.augment != "none" and info.index is not None:
             with torch.no_grad():
                 e0 = self.energy(x0)
-            x0, _, _ = self.sampler.augment(self.energy, x0, e0, self.ctx.gen)
+            x0, _, _ = self.sampler.augment(self.ctx.model, x0, e0, self.ctx.gen)
         use_kl = ocfg.kl_weight > 0 or ocfg.ent_weight > 0
         k_graph = min(ocfg.kl_steps, cfg.sampler.steps) if use_kl else 0
         if k_graph and cfg.sampler.kind == "rwmh":
             k_graph = 0  # RWMH moves do not depend on theta: nothing to differentiate
         x_neg, stats = self.sampler.run(
-            self.energy, x0, cfg.sampler.steps, self.ctx.gen, differentiable_last=k_graph
+            self.ctx.model, x0, cfg.sampler.steps, self.ctx.gen, differentiable_last=k_graph
         )
+        # The entropy reference must not contain these chains (or their own start rows):
+        # picked before write_back and before _last_chains is replaced.
+        ent_ref = self._entropy_reference(starts, info, len(x_neg)) if ocfg.ent_weight > 0 else None
         starts.write_back(x_neg, info)
         self._last_chains = x_neg.detach()
         self.last_stats, self.last_start = stats, info
@@ -106,25 +109,29 @@ class MCMCObjective(Objective):
                 l_kl = self._frozen_energy()(x_neg).mean()
                 total = total + sign * ocfg.kl_weight * l_kl
                 parts["kl_term"] = float(l_kl.detach())
-            if ocfg.ent_weight > 0:
-                ref = self._entropy_reference(starts, len(x_neg))
-                l_ent = nn_entropy(x_neg, ref)
+            if ent_ref is not None:
+                l_ent = nn_entropy(x_neg, ent_ref)
                 # As published: maximise the samples' entropy (subtract it from the loss).
                 total = total - sign * ocfg.ent_weight * l_ent
                 parts["entropy"] = float(l_ent.detach())
         parts["loss"] = float(total.detach())
         return total, parts
 
-    def _entropy_reference(self, starts: ChainStarts, n: int) -> torch.Tensor:
+    def _entropy_reference(self, starts: ChainStarts, info: StartInfo, n: int) -> torch.Tensor:
+        """Recent samples independent of this update's chains: the Kozachenko-Leonenko estimate
+        is only valid against a reference that excludes the points themselves (a copy of x in
+        the reference gives distance 0 and an entropy of about -44 nats)."""
         if starts.bank is not None:
-            idx = torch.randint(
-                len(starts.bank),
-                (min(1000, len(starts.bank)),),
-                generator=self.ctx.gen,
-                device=self.ctx.device,
-            )
-            return starts.bank[idx]
-        if self._last_chains is not None:
+            pool = starts.bank
+            if info.index is not None:
+                keep = torch.ones(len(pool), dtype=torch.bool, device=pool.device)
+                keep[info.index] = False
+                if keep.any():  # a persistent bank of exactly n chains has nothing else
+                    pool = pool[keep]
+            # Without replacement: duplicates would shrink the effective reference size.
+            perm = torch.randperm(len(pool), generator=self.ctx.gen, device=self.ctx.device)
+            return pool[perm[:1000]].clone()
+        if self._last_chains is not None:  # the previous update's chains
             return self._last_chains
         return self.ctx.data[:n]
 

@@ -1,0 +1,233 @@
+"""Benchmarks: every comparison measured side by side in one run, median of repeats.
+
+    python bench/run.py [--quick] [--json FILE] [--only langevin,train,grid,gui,gpu]
+
+Prints a table and writes JSON with the keys ``langevin.<n>.{ours,plain,torchebm,
+peak_fraction}`` (chain-steps/s), ``train.<objective>`` (steps/s), ``grid.<res>`` (ms),
+``gui.{...}`` and ``gpu`` (null without CUDA). Not part of the test run: it asserts nothing
+about wall-clock time, it reports ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ebm_studio.core.config import Config, ModelConfig, SamplerConfig
+from ebm_studio.core.metrics import energy_grid
+from ebm_studio.core.models import build_model
+from ebm_studio.core.samplers import Sampler
+from ebm_studio.core.trainer import Trainer
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, lazy init)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def mlp_flops_per_eval(cfg: ModelConfig) -> float:
+    """Multiply-add FLOPs of one forward pass (2 per MAC)."""
+    dims = [2] + [cfg.width] * cfg.depth + [1]
+    return sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def matmul_peak(device: torch.device, repeats: int = 5) -> float:
+    """Measured FP32 matmul FLOP/s at the sampler's shapes (blocks of 4096 x width x width)."""
+    n, w = (4096, 128) if device.type == "cpu" else (65536, 1024)
+    a = torch.randn(n, w, device=device)
+    b = torch.randn(w, w, device=device)
+
+    def run():
+        for _ in range(20):
+            torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return 20 * 2 * n * w * w / median_time(run, repeats)
+
+
+def plain_langevin(model, x, steps, eta, gen):
+    """The loop everyone writes first: autograd on the whole batch."""
+    sigma = (2 * eta) ** 0.5
+    for _ in range(steps):
+        x = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(model(x).sum(), x)
+        x = x - eta * g + sigma * torch.randn(x.shape, generator=gen, device=x.device)
+    return x.detach()
+
+
+def torchebm_langevin():
+    """TorchEBM's LangevinDynamics, or None when the optional bench extra is absent."""
+    try:
+        from torchebm.samplers import LangevinDynamics  # type: ignore
+    except Exception:
+        return None
+    return LangevinDynamics
+
+
+def bench_langevin(quick: bool, device: torch.device) -> dict:
+    model = build_model(ModelConfig()).to(device)
+    flops_step = 2 * mlp_flops_per_eval(ModelConfig())  # forward + input-gradient backward
+    peak = matmul_peak(device)
+    steps = 10 if quick else 30
+    repeats = 3 if quick else 5
+    te = torchebm_langevin()
+    out = {"matmul_peak_gflops": peak / 1e9, "flops_per_chain_step": flops_step}
+    for n in (1000, 10000, 100000):
+        x0 = torch.randn(n, 2, device=device)
+        sampler = Sampler(SamplerConfig(step_size=0.01), box=4.5)
+        gen = torch.Generator(device=device).manual_seed(0)
+        ours = n * steps / median_time(lambda: sampler.run(model, x0, steps, gen), repeats)
+        plain = (
+            n * steps / median_time(lambda: plain_langevin(model, x0, steps, 0.01, gen), repeats)
+        )
+        tebm = None
+        if te is not None:
+            try:
+                s = te(model=lambda x: model(x), step_size=0.01, noise_scale=(0.02) ** 0.5)
+                tebm = (
+                    n * steps / median_time(lambda: s.sample(x=x0.clone(), n_steps=steps), repeats)
+                )
+            except Exception as e:  # API drift: report, do not fail the whole run
+                print(f"torchebm failed: {e}", file=sys.stderr)
+        out[str(n)] = {
+            "ours": ours,
+            "plain": plain,
+            "torchebm": tebm,
+            "peak_fraction": ours * flops_step / peak,
+        }
+    return out
+
+
+def bench_train(quick: bool, device: torch.device) -> dict:
+    steps = 10 if quick else 40
+    out = {}
+    for name in ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl"):
+        cfg = Config().with_value("objective.name", name).with_value("train.device", device.type)
+        cfg = cfg.with_value("train.eval_every", 10**6).with_value("objective.flow_pretrain", 0)
+        try:
+            t = Trainer(cfg)
+        except Exception as e:
+            print(f"train.{name}: {e}", file=sys.stderr)
+            out[name] = None
+            continue
+        t.train(3)
+        out[name] = steps / median_time(lambda t=t: t.train(steps), 3)
+    return out
+
+
+def bench_grid(quick: bool, device: torch.device) -> dict:
+    model = build_model(ModelConfig()).to(device)
+    out = {}
+    peak = matmul_peak(device)
+    for res in (200, 512):
+        ms = 1000 * median_time(lambda r=res: energy_grid(model, 4.5, r, device), 5)
+        limit_ms = 1000 * res * res * mlp_flops_per_eval(ModelConfig()) / peak
+        out[str(res)] = ms
+        out[f"{res}_flop_limit_ms"] = limit_ms
+    return out
+
+
+def bench_gui(quick: bool) -> dict | None:
+    try:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import gui_bench  # type: ignore
+    except ImportError:
+        return None
+    return gui_bench.run(quick)
+
+
+def bench_gpu(quick: bool) -> dict | None:
+    if not torch.cuda.is_available():
+        return None
+    dev = torch.device("cuda")
+    model = build_model(ModelConfig()).to(dev)
+    n, steps = 1_000_000, 20
+    x0 = torch.randn(n, 2, device=dev)
+    sampler = Sampler(SamplerConfig(step_size=0.01), box=4.5)
+    gen = torch.Generator(device=dev).manual_seed(0)
+
+    def run():
+        sampler.run(model, x0, steps, gen, block=n)
+        torch.cuda.synchronize()
+
+    rate = n * steps / median_time(run, 3)
+    peak = matmul_peak(dev)
+    cfg = Config().with_value("train.device", "cuda").with_value("train.eval_every", 10**6)
+    t = Trainer(cfg)
+    t.train(5)
+
+    def train():
+        t.train(20)
+        torch.cuda.synchronize()
+
+    return {
+        "chain_steps_per_s_1M": rate,
+        "peak_fraction": rate * 2 * mlp_flops_per_eval(ModelConfig()) / peak,
+        "train_step_ms": 1000 * median_time(train, 3) / 20,
+        "device": torch.cuda.get_device_name(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    ap.add_argument("--only", default="langevin,train,grid,gui,gpu")
+    args = ap.parse_args()
+    dev = torch.device("cpu")
+    want = set(args.only.split(","))
+    res: dict = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if "langevin" in want:
+        res["langevin"] = bench_langevin(args.quick, dev)
+    if "train" in want:
+        res["train"] = bench_train(args.quick, dev)
+    if "grid" in want:
+        res["grid"] = bench_grid(args.quick, dev)
+    if "gui" in want:
+        res["gui"] = bench_gui(args.quick)
+    if "gpu" in want:
+        res["gpu"] = bench_gpu(args.quick)
+    print_table(res)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2))
+
+
+def print_table(res: dict) -> None:
+    lv = res.get("langevin")
+    if lv:
+        print(f"matmul peak {lv['matmul_peak_gflops']:.1f} GFLOP/s")
+        print(f"{'chains':>8} {'ours':>10} {'plain':>10} {'torchebm':>10} {'ours/plain':>10} "
+              f"{'peak frac':>9}")  # fmt: skip
+        for n in ("1000", "10000", "100000"):
+            r = lv[n]
+            te = "-" if r["torchebm"] is None else f"{r['torchebm'] / 1e6:.2f}M"
+            print(f"{n:>8} {r['ours'] / 1e6:>9.2f}M {r['plain'] / 1e6:>9.2f}M {te:>10} "
+                  f"{r['ours'] / r['plain']:>10.2f} {r['peak_fraction']:>9.2f}")  # fmt: skip
+    if res.get("train"):
+        print("train steps/s: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in res["train"].items() if v is not None))  # fmt: skip
+    if res.get("grid"):
+        g = res["grid"]
+        print(f"grid 200: {g['200']:.1f} ms (FLOP limit {g['200_flop_limit_ms']:.1f}); "
+              f"512: {g['512']:.1f} ms (FLOP limit {g['512_flop_limit_ms']:.1f})")  # fmt: skip
+    if res.get("gui"):
+        print("gui: " + ", ".join(f"{k} {v:.3g}" for k, v in res["gui"].items()))
+    print("gpu:", res.get("gpu"))
+
+
+if __name__ == "__main__":
+    main()
