@@ -1,0 +1,123 @@
+"""Figures, animations and atomic writes (headless parts of the export contract)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ebm_studio.cli import main, metrics_csv
+from ebm_studio.core.atomic import atomic_path, atomic_write_bytes
+
+SMALL = [
+    "--set", "model.width=32", "--set", "model.depth=2", "--set", "data.n_train=2000",
+    "--set", "data.n_test=500", "--set", "sampler.steps=5", "--set", "train.grid_res=64",
+    "--set", "train.eval_every=5", "--set", "buffer.size=500",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp")
+    assert main(["train", "buffer-ml", "--steps", "15", *SMALL, "--out", str(out)]) == 0
+    return out / "checkpoint.safetensors"
+
+
+def test_plot_png_at_chosen_width(ckpt, tmp_path):
+    out = tmp_path / "fig.png"
+    assert main(["plot", str(ckpt), "--out", str(out), "--width", "900"]) == 0
+    with Image.open(out) as im:
+        img = np.asarray(im.convert("RGB"))
+    assert img.shape == (300, 900, 3)
+    land = img[:, :300]
+    assert land.std() > 5  # not blank: the landscape has structure
+    curves = img[:, 600:]
+    assert (curves != 255).any(axis=2).sum() > 200  # curves drawn
+
+
+def test_plot_svg_is_valid_xml_with_curves(ckpt, tmp_path):
+    out = tmp_path / "fig.svg"
+    assert main(["plot", str(ckpt), "--out", str(out)]) == 0
+    root = ET.parse(out).getroot()
+    tags = [el.tag.split("}")[-1] for el in root.iter()]
+    assert tags.count("image") == 2 and "polyline" in tags
+
+
+def test_plot_bad_format_is_refused(ckpt, tmp_path, capsys):
+    assert main(["plot", str(ckpt), "--out", str(tmp_path / "fig.bmp")]) == 2
+    assert "fig.bmp" in capsys.readouterr().err
+    assert not (tmp_path / "fig.bmp").exists()
+
+
+def test_sample_gif_shows_chains_moving(ckpt, tmp_path):
+    out = tmp_path / "chains.gif"
+    args = ["sample", str(ckpt), "--chains", "300", "--steps", "40", "--frames", "8"]
+    assert main([*args, "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.n_frames == 9
+        im.seek(0)
+        first = np.asarray(im.convert("RGB")).astype(int)
+        im.seek(8)
+        last = np.asarray(im.convert("RGB")).astype(int)
+    assert np.abs(first - last).sum() > 0  # the chains moved
+
+
+def test_sample_rejects_bad_values(ckpt, tmp_path, capsys):
+    assert main(["sample", str(ckpt), "--temperature", "-1", "--out", str(tmp_path / "a.gif")])
+    assert "sampler.temperature" in capsys.readouterr().err
+
+
+def test_metrics_csv_has_one_row_per_step_and_header():
+    rows = [{"step": 1.0, "loss": 0.5}, {"step": 2.0, "loss": 0.25, "kl": 1.5}]
+    parsed = list(csv.DictReader(io.StringIO(metrics_csv(rows))))
+    assert [r["step"] for r in parsed] == ["1", "2"]
+    assert parsed[0]["kl"] == "" and float(parsed[1]["kl"]) == 1.5
+
+
+def test_atomic_write_never_leaves_a_partial_file(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]  # no temporary left behind
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+
+
+def test_killed_export_leaves_no_file_under_the_final_name(tmp_path):
+    # A child process writes through atomic_path and is killed mid-write.
+    target = tmp_path / "big.bin"
+    code = (
+        "import os, sys, time\n"
+        "from ebm_studio.core.atomic import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    f = open(tmp, 'wb'); f.write(b'x' * 1000); f.flush()\n"
+        "    print('writing', flush=True); time.sleep(60)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as p:
+        assert p.stdout.readline().strip() == "writing"
+        p.kill()
+        p.wait()
+    assert not target.exists()
+
+
+def test_unwritable_directory_gives_clear_message(ckpt, tmp_path, capsys):
+    if os.geteuid() == 0:
+        target = "/proc/ebm-studio-cannot-write/fig.png"
+    else:
+        d = tmp_path / "ro"
+        d.mkdir()
+        d.chmod(0o500)
+        target = str(d / "fig.png")
+    assert main(["plot", str(ckpt), "--out", target]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written" in err and "Traceback" not in err
