@@ -73,6 +73,9 @@ class FastMLPEnergy:
                 return None
         if len(acts) != 1 or len(layers) < 2 or layers[-1][0].shape[0] != 1:
             return None
+        # Fold the input scale into the first layer: W (s x) = (s W) x.
+        w0, b0 = layers[0]
+        layers[0] = (w0 * float(getattr(model, "input_scale", 1.0)), b0)
         return cls(layers, acts.pop())
 
     @torch.no_grad()

@@ -36,9 +36,10 @@ class EnergyMLP(nn.Module):
             d_in = cfg.width
         layers.append(_maybe_sn(nn.Linear(d_in, 1), cfg.spectral_norm))
         self.net = nn.Sequential(*layers)
+        self.input_scale = cfg.input_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
+        return self.net(x * self.input_scale).squeeze(-1)
 
 
 def _maybe_sn(layer: nn.Linear, on: bool) -> nn.Module:
