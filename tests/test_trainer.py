@@ -37,7 +37,10 @@ def params(t: Trainer) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("start", ["data", "persistent", "buffer", "noise"])
 def test_same_seed_same_parameters(start):
-    a, b = Trainer(small(**{"objective.start": start})), Trainer(small(**{"objective.start": start}))
+    a, b = (
+        Trainer(small(**{"objective.start": start})),
+        Trainer(small(**{"objective.start": start})),
+    )
     a.train(15)
     b.train(15)
     assert all(torch.equal(x, y) for x, y in zip(params(a), params(b)))

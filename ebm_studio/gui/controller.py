@@ -1,0 +1,288 @@
+"""The one object that talks to the training thread.
+
+Panels call its methods; it validates every edit against the config metadata (a bad value is
+reported and never sent), throttles bursts of edits into one ``UpdateConfig`` per tick, and
+forwards the worker's signals. It holds the GUI's view of the settings: ``config`` (what the
+panels show, including structural edits that wait for Reset) and ``running_config`` (what the
+current run was built from).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
+
+from ..core.config import Config, ConfigError, SamplerConfig, structural_changes
+from ..worker.commands import (
+    Command,
+    Load,
+    MoveDevice,
+    Reset,
+    SampleMode,
+    Save,
+    SetPlaying,
+    SetStepsPerFrame,
+    StepOnce,
+    TrainSteps,
+    UpdateConfig,
+)
+from ..worker.thread import TrainingThread
+
+THROTTLE_MS = 40
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleOptions:
+    """Sample-mode settings (not part of a preset): chains of the frozen model."""
+
+    n_chains: int = 2000
+    start: str = "noise"
+    kind: str = "langevin"
+    step_size: float = 0.01
+    temperature: float = 1.0
+    steps: int = 1
+
+    def sampler_config(self, base: SamplerConfig) -> SamplerConfig:
+        return dataclasses.replace(
+            base,
+            kind=self.kind,
+            step_size=self.step_size,
+            temperature=self.temperature,
+            noise_mode="coupled",
+            adapt=False,
+            augment="none",
+        )
+
+
+class Controller(QObject):
+    """Owns the ``TrainingThread``; everything the GUI asks of the run goes through here."""
+
+    snapshot_ready = Signal(object)
+    state_changed = Signal(str)
+    config_changed = Signal(object)  # the whole config was replaced (preset, checkpoint)
+    config_edited = Signal(str, object)  # one validated edit: key, new Config
+    run_reset = Signal(object)  # a new run started (curves clear); its Config
+    pending_changed = Signal(list)  # structural keys that wait for Reset
+    message_posted = Signal(str)  # short information for the status bar
+    error_raised = Signal(str)  # divergence or a failure in the worker: shown prominently
+    sample_mode_changed = Signal(bool)
+
+    def __init__(
+        self,
+        config: Config,
+        points: np.ndarray | None = None,
+        *,
+        torch_threads: int | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.running_config = config
+        self.points = points
+        self.state = "starting"
+        self.sample_options = SampleOptions()
+        self.sampling = False
+        self._adopt_worker_config = False
+        self.thread = TrainingThread(config, points, torch_threads=torch_threads)
+        queued = Qt.ConnectionType.QueuedConnection
+        self.thread.snapshot_ready.connect(self._on_snapshot_ready, queued)
+        self.thread.state_changed.connect(self._on_state_changed, queued)
+        self.thread.reset_done.connect(self._on_reset_done, queued)
+        self.thread.diverged.connect(self._on_diverged, queued)
+        self.thread.failed.connect(self._on_failed, queued)
+        self.thread.saved.connect(self._on_saved, queued)
+        self._update_timer = QTimer(self)
+        self._update_timer.setSingleShot(True)
+        self._update_timer.setInterval(THROTTLE_MS)
+        self._update_timer.timeout.connect(self._on_update_due)
+        self._sample_timer = QTimer(self)
+        self._sample_timer.setSingleShot(True)
+        self._sample_timer.setInterval(THROTTLE_MS)
+        self._sample_timer.timeout.connect(self._on_sample_update_due)
+        app = QCoreApplication.instance()
+        if app is not None:  # a safety net: never let Python destroy a running QThread
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.thread.start()
+
+    def shutdown(self) -> None:
+        """Stop the worker and wait for it: never destroy a running QThread."""
+        self._update_timer.stop()
+        self._sample_timer.stop()
+        if self.thread.isRunning():
+            self.thread.stop_and_wait()
+
+    def acknowledge_frame(self) -> None:
+        self.thread.acknowledge_frame()
+
+    # ------------------------------------------------------------------ transport
+    @property
+    def playing(self) -> bool:
+        return self.state in ("playing", "sampling")
+
+    def play(self) -> None:
+        self._send(SetPlaying(True))
+
+    def pause(self) -> None:
+        self._send(SetPlaying(False))
+
+    def toggle_play(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    def step_once(self) -> None:
+        self._send(StepOnce())
+
+    def train_steps(self, n: int) -> None:
+        self._send(TrainSteps(int(n)))
+
+    def set_steps_per_frame(self, n: int) -> None:
+        self._send(SetStepsPerFrame(int(n)))
+
+    def reset(self) -> None:
+        """Rebuild the run with every setting shown, structural ones included."""
+        self._send(Reset(self.config, self.points))
+
+    # ------------------------------------------------------------------ settings
+    def set_value(self, key: str, value: object) -> bool:
+        """Validate one edit; on success remember it and send it (throttled). On failure the
+        message goes to the status bar and nothing reaches the worker."""
+        try:
+            new = self.config.with_value(key, value)
+        except ConfigError as e:
+            self.message_posted.emit(str(e))
+            return False
+        if new == self.config:
+            return True
+        self.config = new
+        self.config_edited.emit(key, new)
+        if key == "train.device":
+            # Moving keeps the run (weights, optimizer, chains, curves) instead of waiting.
+            self._send(MoveDevice(str(value)))
+            return True
+        self.pending_changed.emit(self.pending_keys())
+        if not self._update_timer.isActive():
+            self._update_timer.start()
+        return True
+
+    def pending_keys(self) -> list[str]:
+        return [
+            k for k in structural_changes(self.running_config, self.config) if k != "train.device"
+        ]
+
+    def set_config(self, config: Config, points: np.ndarray | None = None) -> None:
+        """Replace every setting (a preset) and start a new run with it."""
+        self.config = config
+        if points is not None:
+            self.points = points
+        self.config_changed.emit(config)
+        self.reset()
+
+    def set_data(self, name: str, points: np.ndarray | None = None, path: str = "") -> None:
+        """Switch the dataset (built-in name, or "drawn" with the user's points) and reset."""
+        data = dataclasses.replace(self.config.data, name=name, path=path)
+        self.config = dataclasses.replace(self.config, data=data)
+        if points is not None:
+            self.points = np.asarray(points, dtype=np.float64)
+        self.config_changed.emit(self.config)
+        self.reset()
+
+    def _on_update_due(self) -> None:
+        self._send(UpdateConfig(self.config))
+
+    def _flush_update(self) -> None:
+        if self._update_timer.isActive():
+            self._update_timer.stop()
+            self._on_update_due()
+
+    # ------------------------------------------------------------------ sample mode
+    def set_sample_mode(self, enabled: bool) -> None:
+        self.sampling = bool(enabled)
+        self._send(self._sample_command(restart=enabled))
+        self.sample_mode_changed.emit(self.sampling)
+
+    def set_sample_options(self, options: SampleOptions) -> None:
+        self.sample_options = options
+        if self.sampling and not self._sample_timer.isActive():
+            self._sample_timer.start()
+
+    def restart_sampling(self) -> None:
+        if self.sampling:
+            self._send(self._sample_command(restart=True))
+
+    def _on_sample_update_due(self) -> None:
+        if self.sampling:
+            self._send(self._sample_command(restart=False))
+
+    def _sample_command(self, restart: bool) -> SampleMode:
+        o = self.sample_options
+        return SampleMode(
+            enabled=self.sampling,
+            n_chains=o.n_chains,
+            start=o.start,
+            sampler=o.sampler_config(self.config.sampler),
+            steps=o.steps,
+            restart=restart,
+        )
+
+    # ------------------------------------------------------------------ files
+    def save_checkpoint(self, path: str | Path) -> None:
+        self._send(Save(str(path)))
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Replace the run with a saved one; its settings (and points) become the panel's."""
+        self._adopt_worker_config = True
+        self.points = None  # the worker keeps the checkpoint's own points for later resets
+        self._send(Load(str(path)))
+
+    # ------------------------------------------------------------------ worker signals
+    def _send(self, command: Command) -> None:
+        if not isinstance(command, UpdateConfig):
+            # An edit still inside the throttle goes first: a Step right after an edit must
+            # use it.
+            self._flush_update()
+        self.thread.send(command)
+
+    def _on_snapshot_ready(self, snapshot: object) -> None:
+        self.snapshot_ready.emit(snapshot)
+
+    def _on_state_changed(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    def _on_reset_done(self, config: Config) -> None:
+        self.running_config = config
+        if self._adopt_worker_config:
+            self._adopt_worker_config = False
+            self.config = config
+            self.config_changed.emit(config)
+        self.pending_changed.emit(self.pending_keys())
+        self.run_reset.emit(config)
+
+    def _on_diverged(self, message: str) -> None:
+        self.error_raised.emit(message)
+
+    def _on_failed(self, message: str) -> None:
+        # A failed device move leaves the run where it was: show the device it is really on.
+        if self.config.train.device != self.running_config.train.device:
+            self.config = dataclasses.replace(
+                self.config,
+                train=dataclasses.replace(
+                    self.config.train, device=self.running_config.train.device
+                ),
+            )
+            self.config_changed.emit(self.config)
+        self.error_raised.emit(message)
+
+    def _on_saved(self, path: str) -> None:
+        self.message_posted.emit(f"Saved checkpoint {path}")
+
+
+__all__ = ["Controller", "SampleOptions"]

@@ -1,0 +1,241 @@
+"""Metric curves against the training step, with a marker wherever a setting changed mid-run.
+
+Rows arrive with every snapshot (all rows since the previous one, so none is lost); they are
+stored at once; the curves are redrawn ``REDRAW_HZ`` times a second by their own timer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+
+from ..core.trainer import Snapshot
+
+REDRAW_HZ = 5.0
+MAX_MARKERS = 60
+
+# (title, [(row key, legend name, colour)]); unknown loss parts join the first plot.
+PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    (
+        "loss and its parts",
+        [
+            ("loss", "loss", "#f0f0f0"),
+            ("e_pos", "E+ (data)", "#4fc3f7"),
+            ("e_neg", "E- (chains)", "#ff8a65"),
+            ("reg", "penalty", "#9ccc65"),
+            ("kl_term", "KL term", "#ba68c8"),
+            ("entropy", "entropy", "#ffd54f"),
+        ],
+    ),
+    ("energy gap E(chains) - E(data)", [("gap", "gap", "#ffb74d")]),
+    ("KL / held-out NLL (nats)", [("kl", "KL(data||model)", "#e57373"), ("nll", "NLL", "#64b5f6")]),
+    (
+        "log Z",
+        [("log_z_grid", "grid log Z", "#81c784"), ("log_z_learned", "learned log Z", "#f06292")],
+    ),
+    ("acceptance", [("acceptance", "acceptance", "#4dd0e1")]),
+    ("MMD² chains vs data", [("mmd", "MMD²", "#aed581")]),
+    (
+        "gradient norm",
+        [("grad_norm", "parameters", "#90a4ae"), ("sampler_grad", "sampler", "#ce93d8")],
+    ),
+    ("steps / s", [("steps_per_s", "steps/s", "#fff176")]),
+]
+IGNORED = {"step", "lr", "reinit_noise", "reinit_data", "sampler_energy"}
+EXTRA_COLOURS = ["#a1887f", "#7986cb", "#4db6ac", "#dce775", "#f48fb1"]
+SPEED_SMOOTHING = 0.05  # per-row steps/s is jittery; an EMA reads better
+
+
+class _Series:
+    """A growable (step, value) array: appends are amortised O(1), reads are views."""
+
+    def __init__(self) -> None:
+        self.x = np.empty(256)
+        self.y = np.empty(256)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.resize(self.x, 2 * self.n)
+            self.y = np.resize(self.y, 2 * self.n)
+        self.x[self.n], self.y[self.n] = x, y
+        self.n += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[: self.n], self.y[: self.n]
+
+
+class CurvesPanel(pg.GraphicsLayoutWidget):
+    """A grid of small plots sharing the step axis."""
+
+    def __init__(self, parent=None, columns: int = 4) -> None:
+        super().__init__(parent)
+        self.setBackground("#15161a")
+        self.series: dict[str, _Series] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.plots: list[pg.PlotItem] = []
+        self._key_plot: dict[str, pg.PlotItem] = {}
+        self._style: dict[str, tuple[str, str]] = {}
+        self._markers: list[tuple[int, str, list[pg.InfiniteLine]]] = []
+        self._speed_ema: float | None = None
+        self._dirty = False
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setInterval(int(1000 / REDRAW_HZ))
+        self._redraw_timer.timeout.connect(self._on_redraw_due)
+        self._redraw_timer.start()
+        self._titles: list[tuple[str, list[tuple[str, str, str]]]] = []
+        self._notes: dict[int, pg.TextItem] = {}
+        for i, (title, keys) in enumerate(PLOTS):
+            if i and i % columns == 0:
+                self.nextRow()
+            plot = self.addPlot()
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.getAxis("left").setWidth(42)
+            if self.plots:
+                plot.setXLink(self.plots[0])
+            for key, name, colour in keys:
+                self._key_plot[key] = plot
+                self._style[key] = (name, colour)
+            self.plots.append(plot)
+            self._titles.append((title, list(keys)))
+            self._set_title(i)
+            note = pg.TextItem("no data in this run", color="#777777", anchor=(0.5, 0.5))
+            plot.addItem(note, ignoreBounds=True)
+            self._notes[i] = note
+
+    # ------------------------------------------------------------------ data
+    def clear_run(self) -> None:
+        """A new run: forget every point and marker."""
+        for key in list(self.curves):
+            curve = self.curves.pop(key)
+            self._key_plot[key].removeItem(curve)
+        self.series.clear()
+        for i, note in self._notes.items():
+            note.setVisible(True)
+            self._set_title(i)
+        for _, _, lines in self._markers:
+            for plot, line in zip(self.plots, lines):
+                plot.removeItem(line)
+        self._markers.clear()
+        self._speed_ema = None
+        self._dirty = True
+
+    def add_snapshot(self, snap: Snapshot) -> None:
+        """Store the frame's rows and markers; the curves redraw on their own timer, so a
+        landscape frame never waits for eight plots to repaint."""
+        for row in snap.rows:
+            self.add_row(row)
+        for step, label in snap.events:
+            self.add_event(step, label)
+
+    def _on_redraw_due(self) -> None:
+        if self._dirty and self.isVisible():
+            self.redraw()
+
+    def add_row(self, row: dict[str, float]) -> None:
+        step = row.get("step")
+        if step is None:
+            return
+        for key, value in row.items():
+            if key in IGNORED or value is None or not np.isfinite(value):
+                continue
+            if key == "steps_per_s":
+                e = self._speed_ema
+                value = value if e is None else e + SPEED_SMOOTHING * (value - e)
+                self._speed_ema = value
+            s = self.series.get(key)
+            if s is None:
+                s = self.series[key] = _Series()
+            s.append(step, value)
+        self._dirty = True
+
+    def add_event(self, step: int, label: str) -> None:
+        """A vertical marker; consecutive edits of one setting merge into one marker."""
+        head, sep, new = label.rpartition(" -> ")
+        name = head.rsplit(" ", 1)[0] if sep else label
+        if self._markers:
+            last_step, last_label, lines = self._markers[-1]
+            lhead, lsep, _ = last_label.rpartition(" -> ")
+            if sep and lsep and lhead.rsplit(" ", 1)[0] == name and step - last_step <= 25:
+                merged = f"{lhead} -> {new}"
+                self._markers[-1] = (last_step, merged, lines)
+                lines[0].label.setFormat(merged)
+                return
+        if len(self._markers) >= MAX_MARKERS:
+            _, _, old = self._markers.pop(0)
+            for plot, line in zip(self.plots, old):
+                plot.removeItem(line)
+        lines = []
+        for i, plot in enumerate(self.plots):
+            line = pg.InfiniteLine(
+                pos=step,
+                angle=90,
+                pen=pg.mkPen((255, 255, 255, 90), style=Qt.PenStyle.DashLine),
+                label=label if i == 0 else None,
+                labelOpts={"position": 0.92, "color": "#dddddd", "rotateAxis": (1, 0)}
+                if i == 0
+                else None,
+            )
+            plot.addItem(line, ignoreBounds=True)
+            lines.append(line)
+        self._markers.append((step, label, lines))
+
+    def marker_labels(self) -> list[str]:
+        return [label for _, label, _ in self._markers]
+
+    # ------------------------------------------------------------------ drawing
+    def _set_title(self, i: int) -> None:
+        """Title with each curve's name in its colour (a legend would cover the curves)."""
+        title, keys = self._titles[i]
+        shown = [(n, c) for k, n, c in keys if k in self.series] if self.series else []
+        names = " ".join(f"<span style='color:{c}'>{n}</span>" for n, c in shown)
+        label = f"<span style='color:#bbbbbb'>{title}</span>"
+        if names and (len(shown) > 1 or shown[0][0] != title):
+            label += f"&nbsp;&nbsp;{names}"
+        self.plots[i].setTitle(f"<span style='font-size:8pt'>{label}</span>")
+
+    def redraw(self) -> None:
+        for key, s in self.series.items():
+            curve = self.curves.get(key)
+            if curve is None:
+                curve = self._make_curve(key)
+                i = self.plots.index(self._key_plot[key])
+                keys = self._titles[i][1]
+                if key not in {k for k, _, _ in keys}:
+                    keys.append((key, *self._style[key]))
+                self._set_title(i)
+                self._notes[i].setVisible(False)
+            curve.setData(*s.data())
+        for i, note in self._notes.items():
+            if note.isVisible():
+                vb = self.plots[i].getViewBox()
+                (x0, x1), (y0, y1) = vb.viewRange()
+                note.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self._dirty = False
+
+    def _make_curve(self, key: str) -> pg.PlotDataItem:
+        if key not in self._key_plot:  # an objective's own loss part
+            colour = EXTRA_COLOURS[len(self.curves) % len(EXTRA_COLOURS)]
+            self._key_plot[key] = self.plots[0]
+            self._style[key] = (key, colour)
+        name, colour = self._style[key]
+        sparse = key in ("kl", "nll", "log_z_grid", "log_z_learned", "mmd")
+        curve = pg.PlotDataItem(
+            pen=pg.mkPen(colour, width=1.5),
+            name=name,
+            symbol="o" if sparse else None,
+            symbolSize=4,
+            symbolBrush=colour,
+            symbolPen=None,
+        )
+        curve.setDownsampling(auto=True, method="peak")
+        curve.setClipToView(True)
+        self._key_plot[key].addItem(curve)
+        self.curves[key] = curve
+        return curve
+
+
+__all__ = ["CurvesPanel", "PLOTS"]

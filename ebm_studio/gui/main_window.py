@@ -1,0 +1,510 @@
+"""The main window: landscape in the centre, settings on the right, metric curves below.
+
+Frames are acknowledged to the worker only after the landscape has repainted (napari's
+frame dropping): the worker never sends a frame the screen has not caught up with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.config import Config, ConfigError
+from ..core.trainer import Snapshot
+from .app import APP_NAME, configure_runtime
+from .controller import Controller
+from .controls import ControlsPanel
+from .curves import CurvesPanel
+from .data_panel import DataPanel
+from .landscape import LandscapeView
+
+ACK_FALLBACK_MS = 150  # acknowledge even without a repaint (window hidden or minimised)
+STATE_TEXT = {
+    "starting": "starting",
+    "paused": "paused",
+    "playing": "training",
+    "sampling": "sampling (model frozen)",
+    "training": "training N steps",
+    "stopped": "stopped",
+}
+
+
+class Banner(QFrame):
+    """A dismissible message above the landscape (divergence, errors): never modal."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.setStyleSheet(
+            "#banner { background: #5c1d1d; border: 1px solid #a33; border-radius: 3px; }"
+            "QLabel { color: #ffdede; }"
+        )
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+
+class MainWindow(QMainWindow):
+    """EBM Studio's window. ``settings`` persists geometry and the last config."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        points: np.ndarray | None = None,
+        *,
+        settings: QSettings | None = None,
+        title: str = "",
+        torch_threads: int | None = None,
+    ) -> None:
+        super().__init__()
+        configure_runtime()
+        config = config or Config()
+        self.settings = settings
+        self.controller = Controller(config, points, torch_threads=torch_threads, parent=self)
+        # Per drawn frame: wall time from arrival to repainted, and the GUI thread's own CPU
+        # time in that span (the difference is waiting: for the GIL, for a core).
+        self.frame_times_ms: deque[float] = deque(maxlen=5000)
+        self.frame_cpu_ms: deque[float] = deque(maxlen=5000)
+        self.frames_drawn = 0
+        self.last_snapshot: Snapshot | None = None
+        self._frame_t0: float | None = None
+        self._frame_cpu0 = 0.0
+        self._frame_stamps: deque[float] = deque(maxlen=240)
+        self.setWindowTitle(f"{APP_NAME} — {title}" if title else APP_NAME)
+        self.resize(1500, 950)
+
+        self.landscape = LandscapeView(config.view)
+        self.banner = Banner()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.landscape, 1)
+        self.setCentralWidget(central)
+
+        self.data_panel = DataPanel(self.controller, self.landscape)
+        self.controls = ControlsPanel(self.controller)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(2, 2, 2, 2)
+        side_layout.addWidget(self.data_panel)
+        side_layout.addWidget(self.controls, 1)
+        self.settings_dock = self._dock("Settings", "settings_dock", side)
+        self.settings_dock.setMinimumWidth(400)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
+
+        self.curves = CurvesPanel()
+        self.curves_dock = self._dock("Metrics", "curves_dock", self.curves)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.curves_dock)
+        self.resizeDocks([self.curves_dock], [300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.settings_dock], [430], Qt.Orientation.Horizontal)
+
+        self._build_toolbar()
+        self._build_status_bar()
+        self._build_menus()
+
+        self._ack_timer = QTimer(self)
+        self._ack_timer.setSingleShot(True)
+        self._ack_timer.setInterval(ACK_FALLBACK_MS)
+        self._ack_timer.timeout.connect(self._on_ack_fallback)
+
+        c = self.controller
+        c.snapshot_ready.connect(self._on_snapshot_ready)
+        c.state_changed.connect(self._on_state_changed)
+        c.run_reset.connect(self._on_run_reset)
+        c.pending_changed.connect(self._on_pending_changed)
+        c.message_posted.connect(self._on_message_posted)
+        c.error_raised.connect(self._on_error_raised)
+        c.config_changed.connect(self._on_config_changed)
+        c.config_edited.connect(self._on_config_edited)
+        c.sample_mode_changed.connect(self.sample_action.setChecked)
+        self.landscape.painted.connect(self._on_landscape_painted)
+
+        self._restore_settings()
+        QTimer.singleShot(0, self.data_panel.load_icons)
+        c.start()
+
+    # ------------------------------------------------------------------ construction
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        return dock
+
+    def _action(
+        self,
+        text: str,
+        shortcut: str | None,
+        slot: Callable[..., object],
+        icon: QStyle.StandardPixmap | None = None,
+        tip: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            tip = f"{tip or text} ({shortcut})"
+        action.setToolTip(tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_toolbar(self) -> None:
+        sp = QStyle.StandardPixmap
+        c = self.controller
+        self.play_action = self._action(
+            "Play", "Space", self._on_play_triggered, sp.SP_MediaPlay, "Play / pause training"
+        )
+        self.play_action.setCheckable(True)
+        self.step_action = self._action(
+            "Step", "S", c.step_once, sp.SP_MediaSkipForward, "One optimizer step"
+        )
+        self.reset_action = self._action(
+            "Reset", "R", c.reset, sp.SP_BrowserReload, "New run with every setting shown"
+        )
+        self.sample_action = self._action(
+            "Sample mode", "M", self._on_sample_triggered, None, "Freeze the model and sample"
+        )
+        self.sample_action.setCheckable(True)
+
+        self.train_n = QSpinBox()
+        self.train_n.setRange(1, 10_000_000)
+        self.train_n.setValue(500)
+        self.train_n.setToolTip("number of steps for 'Train N'")
+        self.train_n_action = self._action(
+            "Train",
+            None,
+            self._on_train_n_triggered,
+            sp.SP_MediaSeekForward,
+            "Train exactly N steps, then pause",
+        )
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.steps_per_frame = QSpinBox()
+        self.steps_per_frame.setRange(0, 10_000)
+        self.steps_per_frame.setSpecialValueText("max")
+        self.steps_per_frame.setToolTip(
+            "optimizer steps per drawn frame: 'max' trains flat out and drops frames; "
+            "n > 0 shows every n-th step (slow motion)"
+        )
+        self.steps_per_frame.valueChanged.connect(c.set_steps_per_frame)
+
+        bar = QToolBar("Transport")
+        bar.setObjectName("transport_toolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.addAction(self.play_action)
+        bar.addAction(self.step_action)
+        bar.addAction(self.reset_action)
+        bar.addSeparator()
+        bar.addAction(self.train_n_action)
+        bar.addWidget(self.train_n)
+        bar.addWidget(QLabel(" steps "))
+        bar.addWidget(self.progress)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" steps/frame "))
+        bar.addWidget(self.steps_per_frame)
+        bar.addSeparator()
+        bar.addAction(self.sample_action)
+        self.addToolBar(bar)
+        self.toolbar = bar
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.step_label = QLabel("step 0")
+        self.speed_label = QLabel("0 steps/s")
+        self.device_label = QLabel("device -")
+        self.fps_label = QLabel("0 fps")
+        self.state_label = QLabel("starting")
+        self.pending_label = QLabel()
+        self.pending_label.setStyleSheet("color: #ff9800;")
+        for w in (
+            self.pending_label,
+            self.step_label,
+            self.speed_label,
+            self.device_label,
+            self.fps_label,
+            self.state_label,
+        ):
+            w.setContentsMargins(6, 0, 6, 0)
+            sb.addPermanentWidget(w)
+
+    def _build_menus(self) -> None:
+        from ..core.presets import list_presets
+
+        file_menu = self.menuBar().addMenu("&File")
+        presets = file_menu.addMenu("Open &preset")
+        try:
+            shipped = list_presets()
+        except ConfigError as e:  # a broken shipped preset must not stop the window
+            shipped = []
+            self.statusBar().showMessage(str(e), 10000)
+        for p in shipped:
+            act = presets.addAction(p.name)
+            act.setToolTip(p.description)
+            act.triggered.connect(lambda _=False, name=p.name: self.open_preset(name))
+        if shipped:
+            presets.addSeparator()
+        presets.addAction("From file...", self._on_open_preset_file)
+        file_menu.addAction("&Save preset...", self._on_save_preset)
+        file_menu.addSeparator()
+        file_menu.addAction("Open CSV &points...", self.data_panel.choose_csv)
+        file_menu.addSeparator()
+        file_menu.addAction("Open &checkpoint...", self._on_open_checkpoint)
+        file_menu.addAction("Save c&heckpoint...", self._on_save_checkpoint)
+        self.export_menu = file_menu.addMenu("&Export")  # figures and animations: later issue
+        self.export_menu.menuAction().setVisible(False)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        run_menu = self.menuBar().addMenu("&Run")
+        for a in (
+            self.play_action,
+            self.step_action,
+            self.reset_action,
+            self.train_n_action,
+            self.sample_action,
+        ):
+            run_menu.addAction(a)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.settings_dock.toggleViewAction())
+        view_menu.addAction(self.curves_dock.toggleViewAction())
+        view_menu.addAction(self.toolbar.toggleViewAction())
+
+    # ------------------------------------------------------------------ frames
+    def _on_snapshot_ready(self, snap: Snapshot) -> None:
+        self._frame_t0 = time.perf_counter()
+        self._frame_cpu0 = time.thread_time()
+        self.last_snapshot = snap
+        self.landscape.show_snapshot(snap)
+        self.curves.add_snapshot(snap)
+        self._update_status(snap)
+        self._ack_timer.start()
+        if self.landscape.isVisible():
+            # Paint now rather than after the platform's update throttle (~5 ms or more on
+            # a busy machine): a frame is on screen, and acknowledged, as soon as it is drawn.
+            self.landscape.viewport().repaint()
+
+    def _on_landscape_painted(self) -> None:
+        if self._frame_t0 is None:
+            return
+        now = time.perf_counter()
+        self.frame_times_ms.append(1000 * (now - self._frame_t0))
+        self.frame_cpu_ms.append(1000 * (time.thread_time() - self._frame_cpu0))
+        self._finish_frame(now)
+
+    def _on_ack_fallback(self) -> None:
+        if self._frame_t0 is not None:
+            self._finish_frame(time.perf_counter())
+
+    def _finish_frame(self, now: float) -> None:
+        self._frame_t0 = None
+        self._ack_timer.stop()
+        self.frames_drawn += 1
+        self._frame_stamps.append(now)
+        self.controller.acknowledge_frame()
+
+    def frame_rate(self) -> float:
+        """Frames drawn per second over the last second."""
+        if len(self._frame_stamps) < 2:
+            return 0.0
+        now = time.perf_counter()
+        recent = [t for t in self._frame_stamps if now - t <= 1.0]
+        return float(len(recent))
+
+    def _update_status(self, snap: Snapshot) -> None:
+        e = snap.extra
+        if e.get("mode") == "sample":
+            acc = e.get("sample_acceptance")
+            acc_text = f", acceptance {acc:.2f}" if acc is not None else ""
+            self.step_label.setText(
+                f"step {snap.step} · sampler step {e.get('sample_steps', 0)}{acc_text}"
+            )
+        else:
+            self.step_label.setText(f"step {snap.step}")
+        self.speed_label.setText(f"{e.get('steps_per_s', 0.0):.1f} steps/s")
+        self.device_label.setText(f"device {e.get('device', '-')}")
+        self.fps_label.setText(f"{self.frame_rate():.0f} fps")
+        progress = e.get("progress")
+        if progress:
+            done, total = progress
+            self.progress.setFormat("%v / %m")
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
+
+    # ------------------------------------------------------------------ controller events
+    def _on_state_changed(self, state: str) -> None:
+        self.state_label.setText(STATE_TEXT.get(state, state))
+        running = state in ("playing", "sampling")
+        self.play_action.setChecked(running)
+        self.play_action.setText("Pause" if running else "Play")
+        sp = QStyle.StandardPixmap
+        self.play_action.setIcon(
+            self.style().standardIcon(sp.SP_MediaPause if running else sp.SP_MediaPlay)
+        )
+
+    def _on_run_reset(self, config: Config) -> None:
+        self.curves.clear_run()
+        self.progress.setFormat("")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+
+    def _on_pending_changed(self, keys: list[str]) -> None:
+        if keys:
+            shown = ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
+            self.pending_label.setText(f"press Reset to apply: {shown}")
+        else:
+            self.pending_label.setText("")
+        self.reset_action.setText("Reset *" if keys else "Reset")
+
+    def _on_message_posted(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_error_raised(self, text: str) -> None:
+        self.banner.show_message(text)
+        self.statusBar().showMessage(text.splitlines()[0], 15000)
+
+    def _on_config_changed(self, config: Config) -> None:
+        self.landscape.apply_view(config.view)
+
+    def _on_config_edited(self, key: str, config: Config) -> None:
+        if key.startswith("view."):
+            self.landscape.apply_view(config.view)
+
+    # ------------------------------------------------------------------ toolbar handlers
+    def _on_play_triggered(self) -> None:
+        self.controller.toggle_play()
+
+    def _on_train_n_triggered(self) -> None:
+        n = self.train_n.value()
+        self.progress.setFormat("%v / %m")
+        self.progress.setRange(0, n)
+        self.progress.setValue(0)
+        self.controller.train_steps(n)
+
+    def _on_sample_triggered(self, checked: bool) -> None:
+        self.controller.set_sample_mode(checked)
+
+    # ------------------------------------------------------------------ files
+    def open_preset(self, name_or_path: str | Path) -> bool:
+        from ..core.presets import load_preset
+
+        try:
+            preset = load_preset(name_or_path)
+        except ConfigError as e:
+            self._on_error_raised(str(e))
+            return False
+        self.controller.set_config(preset.config)
+        self.setWindowTitle(f"{APP_NAME} — {preset.name}")
+        if preset.explanation or preset.description:
+            self.statusBar().showMessage(preset.explanation or preset.description, 15000)
+        return True
+
+    def save_preset(self, path: str | Path) -> None:
+        from ..core.presets import save_preset
+
+        save_preset(self.controller.config, path)
+        self.statusBar().showMessage(f"Saved preset {path}", 8000)
+
+    def _on_open_preset_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open preset", "", "Presets (*.toml)")
+        if path:
+            self.open_preset(path)
+
+    def _on_save_preset(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", "", "Presets (*.toml)")
+        if path:
+            self.save_preset(path if path.endswith(".toml") else path + ".toml")
+
+    def _on_open_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open checkpoint", "", "Checkpoints (*.safetensors)"
+        )
+        if path:
+            self.controller.load_checkpoint(path)
+
+    def _on_save_checkpoint(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save checkpoint", "", "Checkpoints (*.safetensors)"
+        )
+        if path:
+            if not path.endswith(".safetensors"):
+                path += ".safetensors"
+            self.controller.save_checkpoint(path)
+
+    # ------------------------------------------------------------------ persistence
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if s is None:
+            return
+        geometry, state = s.value("geometry"), s.value("windowState")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def save_settings(self) -> None:
+        from ..core.presets import config_to_toml
+
+        s = self.settings
+        if s is None:
+            return
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("last_config", config_to_toml(self.controller.config))
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        self.save_settings()
+        self._ack_timer.stop()
+        self.controller.shutdown()
+        super().closeEvent(event)
+
+
+__all__ = ["MainWindow"]

@@ -1,0 +1,66 @@
+"""Screenshot of the running app, made with the app itself (for the README).
+
+    xvfb-run -s "-screen 0 1600x1000x24" python -m ebm_studio.gui.screenshot \
+        --out resources/screenshot.png --seconds 45
+
+Opens the window with a preset (default: the app's default preset) and fresh settings, trains
+for ``--seconds``, grabs the window and writes a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="resources/screenshot.png")
+    ap.add_argument("--preset", default=None)
+    ap.add_argument("--seconds", type=float, default=45.0)
+    ap.add_argument("--size", default="1600x1000", help="window size WxH")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = ap.parse_args(argv)
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ..cli import _parse_value
+    from .app import DEFAULT_PRESET, configure_runtime, initial_config
+    from .main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_runtime()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        config, title = initial_config(args.preset or DEFAULT_PRESET, settings)
+        for item in args.set:
+            key, _, text = item.partition("=")
+            config = config.with_value(key.strip(), _parse_value(text.strip()))
+        window = MainWindow(config, settings=settings, title=title)
+        w, h = (int(v) for v in args.size.split("x"))
+        window.resize(w, h)
+        window.show()
+
+        def start() -> None:
+            if window.last_snapshot is None:
+                QTimer.singleShot(100, start)
+                return
+            window.controller.play()
+            QTimer.singleShot(int(args.seconds * 1000), grab)
+
+        def grab() -> None:
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            window.grab().save(str(out))
+            print(f"wrote {out} at step {window.last_snapshot.step}")
+            window.close()
+
+        QTimer.singleShot(0, start)
+        return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""The training thread: drives the Qt-free ``Trainer``; commands in, snapshots out (DESIGN §2).
+
+The GUI talks to it only through ``send`` (a ``queue.SimpleQueue`` of frozen commands),
+``acknowledge_frame`` and ``request_stop``; it answers only with queued signals. A frame is
+emitted at most ``view.fps`` times a second and only after the GUI acknowledged the previous
+one, so a slow GUI drops frames instead of queueing them; metric rows accumulate in the trainer
+until the next frame, so no curve point is lost. The heatmap grid (about 9 ms at 200x200 on two
+cores) is refreshed a few times a second, not every frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+import traceback
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, QThread, Signal
+
+from ..core.config import Config
+from ..core.metrics import grid_points
+from ..core.samplers import Sampler
+from ..core.trainer import Diverged, Snapshot, Trainer
+from .commands import (
+    Command,
+    Load,
+    MoveDevice,
+    Reset,
+    SampleMode,
+    Save,
+    SetPlaying,
+    SetStepsPerFrame,
+    StepOnce,
+    Stop,
+    TrainSteps,
+    UpdateConfig,
+    coalesce,
+)
+
+MAX_DRAWN_CHAINS = 100_000
+DATA_POINTS_SHOWN = 2000
+TRUE_DENSITY_RES = 100
+TRAIL_CHAINS = 8
+TRAIL_LENGTH = 50
+
+
+def default_torch_threads() -> int:
+    """One or two threads: leave a core to the GUI (GIL and cache contention, DESIGN §2)."""
+    return max(1, min(2, (os.cpu_count() or 2) - 1))
+
+
+def trails_follow_chains(config: Config) -> bool:
+    """Whether the first chains of successive updates are the same chains. Only persistent
+    chains with one chain per bank slot continue; CD, replay-buffer and short-run chains are
+    fresh draws each update, so joining their positions would draw jumps, not trails."""
+    return (
+        config.objective.name == "mcmc"
+        and config.objective.start == "persistent"
+        and config.sampler.n_chains == config.buffer.size
+    )
+
+
+@dataclasses.dataclass
+class _SampleRun:
+    """Sample mode: chains of the frozen model, advanced by the shared ``Sampler``."""
+
+    command: SampleMode
+    sampler: Sampler
+    gen: torch.Generator
+    x: torch.Tensor
+    steps: int = 0
+    trails: deque = dataclasses.field(default_factory=lambda: deque(maxlen=TRAIL_LENGTH))
+    stats: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class TrainingThread(QThread):
+    """Runs the trainer in its own thread. Signals are emitted from the worker thread and
+    delivered queued to receivers living in the GUI thread."""
+
+    snapshot_ready = Signal(object)  # Snapshot; extra holds mode, steps/s, progress, ...
+    state_changed = Signal(str)  # "paused", "playing", "sampling", "training"
+    diverged = Signal(str)  # the trainer rolled back; message says why and what to do
+    failed = Signal(str)  # an exception in the worker or a command that could not run
+    reset_done = Signal(object)  # Config of the new run (after Reset, Load, MoveDevice)
+    saved = Signal(str)  # checkpoint path
+
+    def __init__(
+        self,
+        config: Config,
+        points: np.ndarray | None = None,
+        *,
+        torch_threads: int | None = None,
+        grid_interval: float = 0.25,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._initial = config
+        self._points = points
+        self._threads = torch_threads or default_torch_threads()
+        self._grid_interval = grid_interval
+        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._acked = threading.Event()
+        self._acked.set()
+        self.frames_emitted = 0
+        # Worker-side state: touched only from run() (the worker thread).
+        self.trainer: Trainer | None = None
+        self._playing = False
+        self._remaining = 0
+        self._batch_total = 0
+        self._steps_per_frame = 0
+        self._steps_since_frame = 0
+        self._sample: _SampleRun | None = None
+        self._dirty = True
+        self._need_grid = True
+        self._send_static = True
+        self._last_emit = -1e9
+        self._last_grid = -1e9
+        self._rate = 0.0
+        self._rate_mark = (time.monotonic(), 0)
+        self._state = ""
+
+    # ------------------------------------------------------------------ GUI-side (thread-safe)
+    def send(self, command: Command) -> None:
+        """Queue a command; the worker runs it between two optimizer steps."""
+        self._queue.put(command)
+        self._wake.set()
+
+    def acknowledge_frame(self) -> None:
+        """The GUI has drawn the last snapshot: the worker may emit the next one."""
+        self._acked.set()
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Ask the loop to end and wait for the thread to finish (the GUI's shutdown path).
+        The loop checks between optimizer steps, so this waits at most about one step."""
+        self.request_stop()
+        if not self.isRunning():
+            return True
+        return self.wait() if timeout_ms is None else self.wait(timeout_ms)
+
+    # ------------------------------------------------------------------ worker loop
+    def run(self) -> None:
+        torch.set_num_threads(self._threads)
+        self._execute(Reset(self._initial, self._points))
+        self._set_state("paused")
+        while not self._stop.is_set():
+            try:
+                self._iterate()
+            except Exception as e:  # a bug must not kill the thread
+                self._fail(e)
+        self._set_state("stopped")
+
+    def _iterate(self) -> None:
+        commands = []
+        while True:
+            try:
+                commands.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for cmd in coalesce(commands):
+            if self._stop.is_set():
+                return
+            try:
+                self._execute(cmd)
+            except Exception as e:  # shown in the GUI; the run stays usable
+                self._fail(e)
+        if self._stop.is_set():
+            return
+        worked = self._can_work()
+        if worked and self._run_unit() and self._remaining > 0:
+            self._remaining -= 1
+            if self._remaining == 0:
+                self._need_grid = True
+                self._set_state("paused")
+        self._maybe_emit()
+        if not worked:
+            self._wake.wait(self._idle_timeout())
+            self._wake.clear()
+
+    def _busy(self) -> bool:
+        return self._playing or self._remaining > 0
+
+    def _can_work(self) -> bool:
+        if self.trainer is None or not self._busy():
+            return False
+        # Slow motion: after n steps, wait until that frame has gone out.
+        spf = self._steps_per_frame
+        return not (spf > 0 and self._steps_since_frame >= spf)
+
+    def _idle_timeout(self) -> float:
+        if self._dirty and self._acked.is_set():
+            wait = self._last_emit + self._frame_interval() - time.monotonic()
+            return min(max(wait, 0.001), 0.5)
+        return 0.5
+
+    def _frame_interval(self) -> float:
+        fps = self.trainer.config.view.fps if self.trainer is not None else 30
+        return 1.0 / max(fps, 1)
+
+    # ------------------------------------------------------------------ commands
+    def _execute(self, cmd: Command) -> None:
+        if isinstance(cmd, UpdateConfig):
+            self._update_config(cmd.config)
+        elif isinstance(cmd, SetPlaying):
+            self._playing = cmd.playing
+            self._remaining = 0
+            self._steps_since_frame = 0
+            self._need_grid = self._dirty = True
+            self._set_state(self._busy_state() if cmd.playing else "paused")
+        elif isinstance(cmd, StepOnce):
+            # At once, in queue order: the step runs with the settings sent before it.
+            if self.trainer is not None:
+                self._run_unit()
+                self._need_grid = True
+        elif isinstance(cmd, TrainSteps):
+            self._playing = False
+            self._remaining = self._batch_total = max(int(cmd.n), 0)
+            self._dirty = True
+            self._set_state("training" if self._remaining else "paused")
+        elif isinstance(cmd, SetStepsPerFrame):
+            self._steps_per_frame = max(int(cmd.n), 0)
+        elif isinstance(cmd, SampleMode):
+            self._sample_mode(cmd)
+        elif isinstance(cmd, Reset):
+            self._reset(cmd)
+        elif isinstance(cmd, MoveDevice):
+            self._move_device(cmd.device)
+        elif isinstance(cmd, Save):
+            from ..core.checkpoint import save_checkpoint
+
+            if self.trainer is None:
+                raise RuntimeError("there is no run to save")
+            save_checkpoint(self.trainer, cmd.path)
+            self.saved.emit(str(cmd.path))
+        elif isinstance(cmd, Load):
+            from ..core.checkpoint import restore_trainer
+
+            trainer = restore_trainer(cmd.path)
+            if trainer.config.data.name in ("drawn", "csv"):  # its points are the saved set
+                self._points = trainer.train_x.cpu().numpy().astype(np.float64)
+            self._install(trainer)
+        elif isinstance(cmd, Stop):
+            self._stop.set()
+
+    def _update_config(self, config: Config) -> None:
+        if self.trainer is None:
+            self._initial = config
+            return
+        old = self.trainer.config
+        self.trainer.apply_config(config)
+        if old.view != self.trainer.config.view:
+            self._need_grid = True
+        self._dirty = True
+
+    def _reset(self, cmd: Reset) -> None:
+        if cmd.points is not None:
+            self._points = np.asarray(cmd.points, dtype=np.float64)
+        if cmd.config is not None:
+            config = cmd.config
+        elif self.trainer is not None:
+            config = self.trainer.pending or self.trainer.config
+        else:
+            config = self._initial
+        uses_points = config.data.name in ("drawn", "csv")
+        # Build the new run first: a failure (bad CSV, unavailable device) keeps the old one.
+        self._install(Trainer(config, points=self._points if uses_points else None))
+
+    def _move_device(self, device: str) -> None:
+        old = self.trainer
+        if old is None:  # no run yet (its device failed, say): build one on this device
+            cfg = self._initial
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
+            self._reset(Reset(cfg))
+            return
+        tensors, meta = old.state_dict()
+        cfg = old.config
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
+        uses_points = cfg.data.name in ("drawn", "csv")
+        new = Trainer(cfg, points=self._points if uses_points else None)
+        new.load_state_dict(tensors, meta)
+        if old.pending is not None:
+            p = old.pending
+            new.pending = dataclasses.replace(p, train=dataclasses.replace(p.train, device=device))
+        self._install(new, keep_state=True)
+
+    def _install(self, trainer: Trainer, keep_state: bool = False) -> None:
+        self.trainer = trainer
+        if not keep_state:
+            self._halt()
+        self._rate_mark = (time.monotonic(), trainer.step_count)
+        self._need_grid = self._dirty = self._send_static = True
+        if self._sample is not None:
+            self._sample = self._start_sampling(self._sample.command)
+        self.reset_done.emit(trainer.config)
+
+    def _halt(self) -> None:
+        self._playing = False
+        self._remaining = 0
+        self._set_state("paused")
+
+    def _sample_mode(self, cmd: SampleMode) -> None:
+        run = self._sample
+        if not cmd.enabled:
+            self._sample = None
+        elif (
+            run is None
+            or cmd.restart
+            or cmd.n_chains != run.command.n_chains
+            or cmd.start != run.command.start
+        ):
+            self._sample = self._start_sampling(cmd)
+        else:
+            run.sampler.apply_config(cmd.sampler)
+            run.command = cmd
+        self._need_grid = self._dirty = True
+        if self._busy():
+            self._set_state(self._busy_state())
+
+    def _start_sampling(self, cmd: SampleMode) -> _SampleRun | None:
+        t = self.trainer
+        if t is None:
+            return None
+        gen = torch.Generator(device=t.device).manual_seed(t.config.train.seed + 17)
+        n = int(cmd.n_chains)
+        if cmd.start == "data":
+            idx = torch.randint(len(t.train_x), (n,), generator=gen, device=t.device)
+            x = t.train_x[idx].clone()
+        else:
+            x = (2 * torch.rand(n, 2, generator=gen, device=t.device) - 1) * t.box
+        run = _SampleRun(cmd, Sampler(cmd.sampler, t.box), gen, x)
+        run.trails.append(x[:TRAIL_CHAINS].cpu())
+        return run
+
+    # ------------------------------------------------------------------ work
+    def _run_unit(self) -> bool:
+        """One optimizer step (or sampler iteration in sample mode). Divergence pauses the
+        run and reports; returns whether the unit completed."""
+        assert self.trainer is not None
+        try:
+            if self._sample is not None:
+                self._sample_step(self._sample)
+            else:
+                self.trainer.step()
+        except Diverged as d:
+            self._halt()
+            self._dirty = self._need_grid = True
+            self.diverged.emit(str(d))
+            return False
+        self._steps_since_frame += 1
+        self._dirty = True
+        return True
+
+    def _sample_step(self, run: _SampleRun) -> None:
+        t = self.trainer
+        assert t is not None
+        x, stats = run.sampler.run(t.model, run.x, max(int(run.command.steps), 1), run.gen)
+        run.x = x.detach()
+        run.steps += stats.steps
+        run.trails.append(run.x[:TRAIL_CHAINS].cpu())
+        run.stats = {"sample_energy": stats.mean_energy, "sample_grad": stats.grad_norm}
+        if stats.acceptance is not None:
+            run.stats["sample_acceptance"] = stats.acceptance
+
+    # ------------------------------------------------------------------ frames
+    def _maybe_emit(self) -> None:
+        t = self.trainer
+        if t is None or not self._dirty or not self._acked.is_set():
+            return
+        now = time.monotonic()
+        if now - self._last_emit < self._frame_interval():
+            return
+        spf = self._steps_per_frame
+        if spf > 0 and self._busy() and 0 < self._steps_since_frame < spf:
+            return  # slow motion: a frame shows exactly spf steps
+        sampling = self._sample is not None
+        grid = self._need_grid or (not sampling and now - self._last_grid >= self._grid_interval)
+        snap = t.snapshot(res=t.config.view.resolution, max_chains=MAX_DRAWN_CHAINS, grid=grid)
+        extra: dict[str, Any] = {
+            "mode": "sample" if sampling else "train",
+            "emitted_at": now,
+            "steps_per_s": self._steps_per_s(now, t.step_count),
+            "device": str(t.device),
+            "state": self._state,
+            "progress": (self._batch_total - self._remaining, self._batch_total)
+            if self._batch_total
+            else None,
+        }
+        if self._send_static:
+            extra.update(self._static_layers(t))
+            self._send_static = False
+        if not sampling and not trails_follow_chains(t.config):
+            snap = dataclasses.replace(snap, trails=None)
+        if sampling:
+            run = self._sample
+            assert run is not None
+            snap = dataclasses.replace(
+                snap,
+                chains=run.x[:MAX_DRAWN_CHAINS].cpu().numpy().copy(),
+                trails=torch.stack(list(run.trails), 1).numpy().copy(),
+            )
+            extra.update(run.stats, sample_steps=run.steps)
+        snap = dataclasses.replace(snap, extra=extra)
+        self._acked.clear()
+        self._dirty = False
+        self._last_emit = now
+        self._steps_since_frame = 0
+        if grid:
+            self._need_grid = False
+            self._last_grid = now
+        self.frames_emitted += 1
+        self.snapshot_ready.emit(snap)
+
+    def _steps_per_s(self, now: float, step: int) -> float:
+        t0, s0 = self._rate_mark
+        if now - t0 >= 0.5:
+            self._rate = (step - s0) / (now - t0) if step >= s0 else 0.0
+            self._rate_mark = (now, step)
+        return self._rate if self._busy() else 0.0
+
+    def _static_layers(self, t: Trainer) -> dict[str, Any]:
+        """What changes only on reset: shown data points and the true log-density grid."""
+        out: dict[str, Any] = {"data": t.train_x[:DATA_POINTS_SHOWN].cpu().numpy().copy()}
+        if t.dataset.has_density:
+            pts, _ = grid_points(t.box, TRUE_DENSITY_RES)
+            with torch.no_grad():
+                lp = t.dataset.log_prob(pts.double())
+            out["true_log_p"] = lp.reshape(TRUE_DENSITY_RES, TRUE_DENSITY_RES).numpy().copy()
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _busy_state(self) -> str:
+        return "sampling" if self._sample is not None else "playing"
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def _fail(self, e: BaseException) -> None:
+        traceback.print_exception(e)
+        self._halt()
+        self._dirty = True
+        self.failed.emit(f"{type(e).__name__}: {e}")
+
+
+__all__ = ["TrainingThread", "Snapshot", "default_torch_threads"]

@@ -1,0 +1,52 @@
+"""Pure helpers of the landscape view: heatmap quantities, colour ranges, contours, histograms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ebm_studio.gui.landscape import (
+    cell_centres,
+    contour_segments,
+    heatmap_values,
+    histogram_image,
+    robust_range,
+)
+
+
+def test_density_and_log_density_are_normalised_on_the_grid():
+    box, res = 3.0, 64
+    c = cell_centres(box, res)
+    xx, yy = np.meshgrid(c, c)
+    energy = 0.5 * (xx**2 + yy**2) + 7.0  # a Gaussian up to a constant
+    cell = (2 * box / res) ** 2
+    dens = heatmap_values(energy, None, "density", box)
+    assert dens.sum() * cell == pytest.approx(1.0, rel=1e-9)
+    assert dens.max() == pytest.approx(1 / (2 * np.pi), rel=0.02)  # peak of N(0, I)
+    logd = heatmap_values(energy, None, "log-density", box)
+    assert np.allclose(np.exp(logd), dens)
+    assert heatmap_values(energy, None, "energy", box) is energy
+
+
+def test_robust_range_ignores_a_spike():
+    v = np.linspace(0, 1, 10_000)
+    v[0] = 1e9
+    lo, hi = robust_range(v, "energy")
+    assert hi < 2 and lo >= 0
+    assert robust_range(v, "density")[0] == 0.0
+
+
+def test_contours_of_a_paraboloid_are_circles():
+    c = cell_centres(4.5, 90)
+    xx, yy = np.meshgrid(c, c)
+    x, y = contour_segments(xx**2 + yy**2, np.array([1.0, 4.0]), c)
+    r = np.hypot(x, y)
+    assert len(x) % 2 == 0 and len(x) > 100
+    assert np.all((np.abs(r - 1) < 0.02) | (np.abs(r - 2) < 0.02))
+
+
+def test_histogram_counts_points_in_the_box():
+    pts = np.array([[0.0, 0.0], [0.1, 0.1], [-4.4, 4.4], [10.0, 0.0]])
+    h = histogram_image(pts, 4.5, res=9)
+    assert h.sum() == 3  # the point outside the box is dropped
+    assert h[4, 4] == 2 and h[8, 0] == 1  # rows are y: the top-left point is in the last row
