@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import io
 import json
 import math
@@ -22,6 +23,11 @@ EXIT_DIVERGED = 3
 
 class UserError(Exception):
     pass
+
+
+def cannot_write(path: str | Path, e: OSError) -> UserError:
+    """One sentence for a failed write (full disk, unwritable folder), naming the path."""
+    return UserError(f"{path}: cannot be written ({e.strerror or e})")
 
 
 def _parse_value(text: str) -> Any:
@@ -125,7 +131,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         _, cfg, points = build_config(args)
         trainer = Trainer(cfg, points=points)
         steps = cfg.train.steps
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(out, e) from None
     bar = tqdm(total=steps, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
     try:
         for _ in range(steps):
@@ -142,7 +151,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.close()
     final = trainer.evaluate()
     trainer.history.append({"step": float(trainer.step_count), **final})
-    write_outputs(trainer, out)
+    try:
+        write_outputs(trainer, out)
+    except OSError as e:
+        raise cannot_write(out, e) from None
     print(summary_line(trainer.step_count, final))
     return 0
 
@@ -189,7 +201,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     except OSError as e:
-        raise UserError(f"{args.out}: cannot be written ({e.strerror or e})") from None
+        raise cannot_write(args.out, e) from None
     print(f"wrote {args.out}")
     return 0
 
@@ -235,6 +247,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         write_animation(frames, args.out, fps=args.fps)
     except ValueError as e:
         raise UserError(str(e)) from None
+    except OSError as e:
+        raise cannot_write(args.out, e) from None
     print(f"wrote {args.out} ({len(frames)} frames)")
     return 0
 
@@ -254,7 +268,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
         from .gui.app import run_app
     except ImportError as e:
         raise UserError(f"the GUI is not available ({e})") from None
-    return run_app(preset=getattr(args, "preset", None))
+    code = run_app(preset=getattr(args, "preset", None))
+    # The window is closed and the worker joined; the process exits next. Freezing the heap
+    # spares the interpreter's shutdown collections a walk over every torch/pyqtgraph object
+    # (measured 1.5-2 s on a loaded two-core machine, 0.4 s frozen): closing exits at once.
+    gc.freeze()
+    return code
 
 
 def make_parser() -> argparse.ArgumentParser:

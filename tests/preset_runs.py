@@ -32,9 +32,18 @@ class PresetRun:
         return restore_trainer(self.out / "checkpoint.safetensors")
 
 
+_COMPLETED: list[PresetRun] = []
+
+
+def completed_runs() -> list[PresetRun]:
+    return list(_COMPLETED)
+
+
 @functools.cache
 def train_preset(name: str, dataset: str, *extra: str) -> PresetRun:
-    out = _ROOT / f"{name}-{dataset}"
+    # Extra CLI arguments train a different arm of the same preset: give it its own folder.
+    tag = "".join(c if c.isalnum() or c in "._=-" else "_" for c in "-".join(extra))
+    out = _ROOT / (f"{name}-{dataset}" + (f"-{tag}" if tag else ""))
     t0 = time.perf_counter()
     args = ["train", name, "--set", f"data.name={dataset}", *extra, "--out", str(out)]
     assert main(args) == 0, f"training {name} on {dataset} failed"
@@ -45,4 +54,6 @@ def train_preset(name: str, dataset: str, *extra: str) -> PresetRun:
             for r in csv.DictReader(f)
             if r.get("log_z_grid")
         )
-    return PresetRun(load_preset(name), dataset, out, seconds, rows)
+    run = PresetRun(load_preset(name), dataset, out, seconds, rows)
+    _COMPLETED.append(run)
+    return run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from .render import density_image, png_bytes, points_histogram
@@ -52,25 +52,66 @@ def samples_rgb(trainer, res: int) -> np.ndarray:
     return density_image(np.sqrt(points_histogram(pts, trainer.box, res)), "magma")
 
 
+def _smooth(ys: np.ndarray) -> np.ndarray:
+    """Moving average over ~1% of the points: a per-step loss is mostly noise when drawn raw."""
+    k = max(1, len(ys) // 100)
+    if k == 1:
+        return ys
+    c = np.cumsum(np.insert(ys, 0, 0.0))
+    head = c[1:k] / np.arange(1, k)
+    return np.concatenate([head, (c[k:] - c[:-k]) / k])
+
+
 def curves_image(history: list[dict], width: int, height: int) -> Image.Image:
+    """One small panel per metric (own y range, title with the last value), stacked."""
     img = Image.new("RGB", (width, height), "white")
     d = ImageDraw.Draw(img)
-    pad = max(8, width // 40)
-    d.rectangle([pad, pad, width - pad, height - pad], outline="#888888")
-    y0 = pad
+    series = []
     for key, colour in zip(CURVE_KEYS, _CURVE_COLOURS):
         pts = [(r["step"], r[key]) for r in history if key in r and math.isfinite(r[key])]
-        if len(pts) < 2:
-            continue
-        xs = np.array([p[0] for p in pts])
-        ys = np.array([p[1] for p in pts])
-        lo, hi = float(np.percentile(ys, 1)), float(np.percentile(ys, 99))
+        if len(pts) >= 2:
+            series.append((key, colour, np.array(pts, dtype=np.float64)))
+    if not series:
+        return img
+    font = ImageFont.load_default(size=max(10, height // 30))
+    small = ImageFont.load_default(size=max(9, height // 40))
+    pad = max(8, width // 40)
+    title_h = font.size + 6
+    steps = np.concatenate([s[2][:, 0] for s in series])
+    x0, x1 = float(steps.min()), float(steps.max())
+    row = (height - pad - small.size) / len(series)
+    line_w = max(1, width // 400)
+    for n, (key, colour, pts) in enumerate(series):
+        top = pad + n * row + title_h
+        bottom = pad + (n + 1) * row - pad / 2
+        left, right = pad, width - pad
+        xs, ys = pts[:, 0], pts[:, 1]
+        shown = _smooth(ys) if key == "loss" else ys
+        lo, hi = float(np.percentile(shown, 1)), float(np.percentile(shown, 99))
         hi = hi if hi > lo else lo + 1
-        px = pad + (xs - xs.min()) / max(xs.max() - xs.min(), 1) * (width - 2 * pad)
-        py = height - pad - (np.clip(ys, lo, hi) - lo) / (hi - lo) * (height - 2 * pad)
-        d.line(list(zip(px.tolist(), py.tolist())), fill=colour, width=max(1, width // 400))
-        d.text((pad + 4, y0 + 2), f"{key}: {ys[-1]:.4g}", fill=colour)
-        y0 += 14
+        d.rectangle([left, top, right, bottom], outline="#888888")
+        d.text((left, top - title_h + 2), f"{key}  {ys[-1]:.4g}", fill=colour, font=font)
+        d.text(
+            (right, top - title_h + 4),
+            f"{lo:.3g} .. {hi:.3g}",
+            fill="#666666",
+            font=small,
+            anchor="ra",
+        )
+        px = left + (xs - x0) / max(x1 - x0, 1) * (right - left)
+        py = bottom - (np.clip(shown, lo, hi) - lo) / (hi - lo) * (bottom - top)
+        d.line(list(zip(px.tolist(), py.tolist())), fill=colour, width=line_w)
+        if len(xs) <= 50:  # sparse (evaluation steps only): mark the measured points
+            r = 2 + line_w
+            for a, b in zip(px.tolist(), py.tolist()):
+                d.ellipse([a - r, b - r, a + r, b + r], fill=colour)
+    d.text(
+        (width - pad, height - 2),
+        f"step {x0:.0f} .. {x1:.0f}",
+        fill="#666666",
+        font=small,
+        anchor="rd",
+    )
     return img
 
 

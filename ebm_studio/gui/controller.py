@@ -69,6 +69,9 @@ class Controller(QObject):
     message_posted = Signal(str)  # short information for the status bar
     error_raised = Signal(str)  # divergence or a failure in the worker: shown prominently
     sample_mode_changed = Signal(bool)
+    checkpoint_saved = Signal(str)  # path
+    checkpoint_loaded = Signal(str)  # path; the run was replaced by it
+    file_failed = Signal(str)  # a refused save or open: one sentence; the run is untouched
 
     def __init__(
         self,
@@ -94,6 +97,8 @@ class Controller(QObject):
         self.thread.diverged.connect(self._on_diverged, queued)
         self.thread.failed.connect(self._on_failed, queued)
         self.thread.saved.connect(self._on_saved, queued)
+        self.thread.loaded.connect(self._on_loaded, queued)
+        self.thread.file_failed.connect(self._on_file_failed, queued)
         self._update_timer = QTimer(self)
         self._update_timer.setSingleShot(True)
         self._update_timer.setInterval(THROTTLE_MS)
@@ -283,6 +288,15 @@ class Controller(QObject):
 
     def _on_saved(self, path: str) -> None:
         self.message_posted.emit(f"Saved checkpoint {path}")
+        self.checkpoint_saved.emit(path)
+
+    def _on_loaded(self, path: str) -> None:
+        self.message_posted.emit(f"Opened checkpoint {path}")
+        self.checkpoint_loaded.emit(path)
+
+    def _on_file_failed(self, message: str) -> None:
+        self._adopt_worker_config = False  # a refused open changes nothing
+        self.file_failed.emit(message)
 
 
 __all__ = ["Controller", "SampleOptions"]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
     QDockWidget,
     QFileDialog,
     QFrame,
@@ -37,8 +38,10 @@ from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
 from .data_panel import DataPanel
+from .export import ExportDialog, ExportError, Recorder, export_figure, has_mp4, write_failure
 from .landscape import LandscapeView
 
+MAX_RECENT = 8
 ACK_FALLBACK_MS = 150  # acknowledge even without a repaint (window hidden or minimised)
 STATE_TEXT = {
     "starting": "starting",
@@ -105,6 +108,11 @@ class MainWindow(QMainWindow):
         self._frame_t0: float | None = None
         self._frame_cpu0 = 0.0
         self._frame_stamps: deque[float] = deque(maxlen=240)
+        # The run's metric rows as they arrived with the snapshots (Export metrics CSV); a
+        # new run (reset, opened checkpoint) starts over and resends its whole history.
+        self.history: list[dict[str, float]] = []
+        self.recorder = Recorder()
+        self._recent: list[str] = []
         self.setWindowTitle(f"{APP_NAME} — {title}" if title else APP_NAME)
         self.resize(1500, 950)
 
@@ -138,6 +146,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._build_menus()
+        self._add_health_dock()
 
         self._ack_timer = QTimer(self)
         self._ack_timer.setSingleShot(True)
@@ -154,6 +163,9 @@ class MainWindow(QMainWindow):
         c.config_changed.connect(self._on_config_changed)
         c.config_edited.connect(self._on_config_edited)
         c.sample_mode_changed.connect(self.sample_action.setChecked)
+        c.checkpoint_saved.connect(self._on_checkpoint_file_used)
+        c.checkpoint_loaded.connect(self._on_checkpoint_file_used)
+        c.file_failed.connect(self._on_file_failed)
         self.landscape.painted.connect(self._on_landscape_painted)
 
         self._restore_settings()
@@ -161,6 +173,19 @@ class MainWindow(QMainWindow):
         c.start()
 
     # ------------------------------------------------------------------ construction
+    def _add_health_dock(self) -> None:
+        """Chain health and buffer inspector, tabbed with the metric curves."""
+        from .health import HealthPanel
+
+        self.health = HealthPanel(self.controller)
+        self.health_dock = self._dock("Chain health", "health_dock", self.health)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.health_dock)
+        self.tabifyDockWidget(self.curves_dock, self.health_dock)
+        self.curves_dock.raise_()
+        for action in self.menuBar().actions():
+            if action.text() == "&View":
+                action.menu().addAction(self.health_dock.toggleViewAction())
+
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -208,6 +233,16 @@ class MainWindow(QMainWindow):
             "Sample mode", "M", self._on_sample_triggered, None, "Freeze the model and sample"
         )
         self.sample_action.setCheckable(True)
+        self.record_action = self._action(
+            "Record",
+            None,
+            self._on_record_toggled,
+            sp.SP_DialogYesButton,
+            "Record the landscape view (chains and landscape) to GIF"
+            + (" or MP4" if has_mp4() else "")
+            + "; press again to stop and save",
+        )
+        self.record_action.setCheckable(True)
 
         self.train_n = QSpinBox()
         self.train_n.setRange(1, 10_000_000)
@@ -250,6 +285,8 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.steps_per_frame)
         bar.addSeparator()
         bar.addAction(self.sample_action)
+        bar.addSeparator()
+        bar.addAction(self.record_action)
         self.addToolBar(bar)
         self.toolbar = bar
 
@@ -290,18 +327,47 @@ class MainWindow(QMainWindow):
         if shipped:
             presets.addSeparator()
         presets.addAction("From file...", self._on_open_preset_file)
-        file_menu.addAction("&Save preset...", self._on_save_preset)
+        file_menu.addAction("Save current settings as pr&eset...", self._on_save_preset)
         file_menu.addSeparator()
         file_menu.addAction("Open CSV &points...", self.data_panel.choose_csv)
         file_menu.addSeparator()
-        file_menu.addAction("Open &checkpoint...", self._on_open_checkpoint)
-        file_menu.addAction("Save c&heckpoint...", self._on_save_checkpoint)
-        self.export_menu = file_menu.addMenu("&Export")  # figures and animations: later issue
-        self.export_menu.menuAction().setVisible(False)
+        self.open_checkpoint_action = self._action(
+            "&Open checkpoint...", "Ctrl+O", self._on_open_checkpoint
+        )
+        self.save_checkpoint_action = self._action(
+            "&Save checkpoint...", "Ctrl+S", self._on_save_checkpoint
+        )
+        file_menu.addAction(self.open_checkpoint_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction(self.save_checkpoint_action)
+        file_menu.addSeparator()
+        self.export_menu = file_menu.addMenu("&Export")
+        self.export_action = self._action("&Figure (PNG, SVG)...", "Ctrl+E", self._on_export)
+        self.export_menu.addAction(self.export_action)
+        self.export_menu.addAction("&Metrics CSV...", self._on_export_metrics)
+        self.export_menu.addAction(self.record_action)
+        file_menu.addAction("Export &metrics CSV...", self._on_export_metrics)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.copy_share_action = self._action(
+            "&Copy share string",
+            "Ctrl+Shift+C",
+            self._on_copy_share,
+            tip="Copy a text that reproduces these settings (config and seed)",
+        )
+        self.paste_share_action = self._action(
+            "&Paste share string",
+            "Ctrl+Shift+V",
+            self._on_paste_share,
+            tip="Start a new run with the settings of a copied share string",
+        )
+        edit_menu.addAction(self.copy_share_action)
+        edit_menu.addAction(self.paste_share_action)
+        self._load_recent()
 
         run_menu = self.menuBar().addMenu("&Run")
         for a in (
@@ -322,7 +388,10 @@ class MainWindow(QMainWindow):
         self._frame_t0 = time.perf_counter()
         self._frame_cpu0 = time.thread_time()
         self.last_snapshot = snap
+        self.history.extend(snap.rows)
         self.landscape.show_snapshot(snap)
+        if self.recorder.recording:
+            self.recorder.capture(self.landscape)
         self.curves.add_snapshot(snap)
         self._update_status(snap)
         self._ack_timer.start()
@@ -391,6 +460,7 @@ class MainWindow(QMainWindow):
 
     def _on_run_reset(self, config: Config) -> None:
         self.curves.clear_run()
+        self.history.clear()
         self.progress.setFormat("")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -446,11 +516,17 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(preset.explanation or preset.description, 15000)
         return True
 
-    def save_preset(self, path: str | Path) -> None:
+    def save_preset(self, path: str | Path) -> bool:
+        """Save the settings shown (pending edits included) as a TOML preset, atomically."""
         from ..core.presets import save_preset
 
-        save_preset(self.controller.config, path)
+        try:
+            save_preset(self.controller.config, path)
+        except OSError as e:
+            self._on_error_raised(write_failure(path, e))
+            return False
         self.statusBar().showMessage(f"Saved preset {path}", 8000)
+        return True
 
     def _on_open_preset_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open preset", "", "Presets (*.toml)")
@@ -464,19 +540,190 @@ class MainWindow(QMainWindow):
 
     def _on_open_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open checkpoint", "", "Checkpoints (*.safetensors)"
+            self, "Open checkpoint", self._last_dir(), "Checkpoints (*.safetensors)"
         )
         if path:
-            self.controller.load_checkpoint(path)
+            self.open_checkpoint(path)
 
     def _on_save_checkpoint(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save checkpoint", "", "Checkpoints (*.safetensors)"
+            self, "Save checkpoint", self._last_dir(), "Checkpoints (*.safetensors)"
         )
         if path:
             if not path.endswith(".safetensors"):
                 path += ".safetensors"
-            self.controller.save_checkpoint(path)
+            self.save_checkpoint(path)
+
+    def open_checkpoint(self, path: str | Path) -> None:
+        """Replace the run with a saved one (the worker loads it between two steps); a
+        refused file is reported through ``file_failed`` and the run goes on."""
+        self.controller.load_checkpoint(str(path))
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        self.controller.save_checkpoint(str(path))
+
+    def _on_file_failed(self, text: str) -> None:
+        self._on_error_raised(text)
+
+    # ------------------------------------------------------------------ recent files
+    def recent_files(self) -> list[str]:
+        return list(self._recent)
+
+    def _load_recent(self) -> None:
+        value = self.settings.value("recent_checkpoints", []) if self.settings else []
+        if isinstance(value, str):  # QSettings returns a one-item list as a plain string
+            value = [value]
+        self._recent = [str(v) for v in (value or [])][:MAX_RECENT]
+        self._rebuild_recent_menu()
+
+    def _on_checkpoint_file_used(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        self._recent = [path] + [p for p in self._recent if p != path][: MAX_RECENT - 1]
+        if self.settings is not None:
+            self.settings.setValue("recent_checkpoints", self._recent)
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent:
+            act = self.recent_menu.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.triggered.connect(lambda _=False, p=path: self.open_checkpoint(p))
+        if self._recent:
+            self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear list", self._on_clear_recent)
+        self.recent_menu.setEnabled(True)
+
+    def _on_clear_recent(self) -> None:
+        self._recent = []
+        if self.settings is not None:
+            self.settings.setValue("recent_checkpoints", [])
+        self._rebuild_recent_menu()
+
+    def _last_dir(self) -> str:
+        return str(Path(self._recent[0]).parent) if self._recent else ""
+
+    # ------------------------------------------------------------------ export
+    def export_figure(self, target: str, path: str | Path, width: int = 1600) -> bool:
+        """Write the landscape, the curves or both to PNG/SVG; a failure is one sentence in
+        the banner and status bar, and nothing is left under ``path``."""
+        try:
+            export_figure(target, path, self.landscape, self.curves, width)
+        except ExportError as e:
+            self._on_error_raised(str(e))
+            return False
+        self.statusBar().showMessage(f"Exported {path}", 8000)
+        return True
+
+    def _on_export(self) -> None:
+        dialog = ExportDialog(self, self._last_dir())
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        target, path, width = dialog.choice()
+        self.export_figure(target, path, width)
+
+    def export_metrics_csv(self, path: str | Path) -> bool:
+        """The run's metric history as CSV (one row per logged step), written atomically."""
+        from ..cli import metrics_csv
+        from ..core.atomic import atomic_write_text
+
+        try:
+            atomic_write_text(path, metrics_csv(self.history))
+        except OSError as e:
+            self._on_error_raised(write_failure(path, e))
+            return False
+        self.statusBar().showMessage(f"Exported {len(self.history)} metric rows to {path}", 8000)
+        return True
+
+    def _on_export_metrics(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "", "CSV (*.csv)")
+        if path:
+            self.export_metrics_csv(path if path.endswith(".csv") else path + ".csv")
+
+    # ------------------------------------------------------------------ recording
+    def start_recording(self) -> None:
+        self.recorder.start()
+        if self.last_snapshot is not None:
+            self.recorder.capture(self.landscape)
+        self.record_action.setChecked(True)
+        self.record_action.setText("Stop recording")
+        self.statusBar().showMessage("Recording the landscape view...", 5000)
+
+    def stop_recording(self) -> list[np.ndarray]:
+        frames = self.recorder.stop()
+        self.record_action.setChecked(False)
+        self.record_action.setText("Record")
+        return frames
+
+    def save_recording(self, path: str | Path) -> bool:
+        """Write the recorded frames as GIF (always) or MP4 (with the video extra)."""
+        from ..core.figures import write_animation
+
+        frames = self.recorder.frames
+        if len(frames) < 2:
+            self._on_error_raised("Nothing to save: the recording has fewer than two frames.")
+            return False
+        if Path(path).suffix.lower() == ".mp4" and not has_mp4():
+            self._on_error_raised(
+                "MP4 needs the video extra (pip install 'ebm-studio[video]'); save as .gif."
+            )
+            return False
+        try:
+            write_animation(frames, path, fps=self.recorder.frame_rate)
+        except ValueError as e:
+            self._on_error_raised(str(e))
+            return False
+        except OSError as e:
+            self._on_error_raised(write_failure(path, e))
+            return False
+        self.statusBar().showMessage(f"Saved {len(frames)} frames to {path}", 8000)
+        return True
+
+    def _on_record_toggled(self, checked: bool) -> None:
+        if checked:
+            self.start_recording()
+            return
+        frames = self.stop_recording()
+        if len(frames) < 2:
+            self._on_error_raised("Nothing to save: the recording has fewer than two frames.")
+            return
+        filters = "GIF animation (*.gif)" + (";;MP4 video (*.mp4)" if has_mp4() else "")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save recording", self._last_dir(), filters
+        )
+        if not path:
+            self.statusBar().showMessage("Recording discarded", 5000)
+            return
+        if not Path(path).suffix:
+            path += ".mp4" if chosen.startswith("MP4") else ".gif"
+        self.save_recording(path)
+
+    # ------------------------------------------------------------------ share strings
+    def share_string(self) -> str:
+        from ..core.share import encode
+
+        return encode(self.controller.config)
+
+    def _on_copy_share(self) -> None:
+        text = self.share_string()
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage("Copied the share string to the clipboard", 8000)
+
+    def paste_share_string(self, text: str) -> bool:
+        """Apply a share string's settings with a new run; garbage is refused, unchanged."""
+        from ..core.share import decode
+
+        try:
+            config = decode(text)
+        except ConfigError as e:
+            self._on_error_raised(f"Cannot paste: {str(e).rstrip('.')}.")
+            return False
+        self.controller.set_config(config)
+        self.statusBar().showMessage("Applied the pasted share string (new run)", 8000)
+        return True
+
+    def _on_paste_share(self) -> None:
+        self.paste_share_string(QGuiApplication.clipboard().text())
 
     # ------------------------------------------------------------------ persistence
     def _restore_settings(self) -> None:

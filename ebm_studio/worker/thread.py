@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,8 @@ class TrainingThread(QThread):
     failed = Signal(str)  # an exception in the worker or a command that could not run
     reset_done = Signal(object)  # Config of the new run (after Reset, Load, MoveDevice)
     saved = Signal(str)  # checkpoint path
+    loaded = Signal(str)  # checkpoint path (after the run was replaced by it)
+    file_failed = Signal(str)  # a Save/Load that was refused: one sentence; the run goes on
 
     def __init__(
         self,
@@ -238,21 +241,40 @@ class TrainingThread(QThread):
         elif isinstance(cmd, MoveDevice):
             self._move_device(cmd.device)
         elif isinstance(cmd, Save):
-            from ..core.checkpoint import save_checkpoint
-
-            if self.trainer is None:
-                raise RuntimeError("there is no run to save")
-            save_checkpoint(self.trainer, cmd.path)
-            self.saved.emit(str(cmd.path))
+            self._save(cmd.path)
         elif isinstance(cmd, Load):
-            from ..core.checkpoint import restore_trainer
-
-            trainer = restore_trainer(cmd.path)
-            if trainer.config.data.name in ("drawn", "csv"):  # its points are the saved set
-                self._points = trainer.train_x.cpu().numpy().astype(np.float64)
-            self._install(trainer)
+            self._load(cmd.path)
         elif isinstance(cmd, Stop):
             self._stop.set()
+
+    def _save(self, path: str) -> None:
+        from ..core.checkpoint import save_checkpoint
+
+        if self.trainer is None:
+            self.file_failed.emit("There is no run to save yet.")
+            return
+        try:
+            save_checkpoint(self.trainer, path)
+        except OSError as e:  # unwritable folder, full disk: the run goes on untouched
+            p = Path(path)
+            reason = e.strerror or str(e)
+            self.file_failed.emit(f"Could not write {p.name} in {p.parent}: {reason}.")
+            return
+        self.saved.emit(str(path))
+
+    def _load(self, path: str) -> None:
+        from ..core.checkpoint import CheckpointError, restore_trainer
+
+        try:
+            # Built completely before it replaces anything: a refused file leaves the run.
+            trainer = restore_trainer(path)
+        except CheckpointError as e:
+            self.file_failed.emit(str(e))
+            return
+        if trainer.config.data.name in ("drawn", "csv"):  # its points are the saved set
+            self._points = trainer.train_x.cpu().numpy().astype(np.float64)
+        self._install(trainer)
+        self.loaded.emit(str(path))
 
     def _update_config(self, config: Config) -> None:
         if self.trainer is None:
@@ -411,6 +433,7 @@ class TrainingThread(QThread):
                 trails=torch.stack(list(run.trails), 1).numpy().copy(),
             )
             extra.update(run.stats, sample_steps=run.steps)
+        extra["health"] = _health_energies(t, snap)
         snap = dataclasses.replace(snap, extra=extra)
         self._acked.clear()
         self._dirty = False
@@ -453,6 +476,27 @@ class TrainingThread(QThread):
         self._halt()
         self._dirty = True
         self.failed.emit(f"{type(e).__name__}: {e}")
+
+
+HEALTH_SAMPLE = 256  # chains, data and buffer points per frame for the chain-health panel
+
+
+@torch.no_grad()
+def _health_energies(t: Trainer, snap: Snapshot) -> dict[str, np.ndarray]:
+    """Energies for the chain-health panel: a few hundred model evaluations per frame.
+
+    ``chains`` are the first drawn chains (the same chains frame to frame in sample mode and
+    under persistent CD; under CD and the buffer they are each update's negatives), ``data`` a
+    fixed data sample, ``buffer`` the first buffer entries."""
+    out: dict[str, np.ndarray] = {}
+    parts = {"data": t.train_x[:HEALTH_SAMPLE]}
+    if snap.chains is not None and len(snap.chains):
+        parts["chains"] = torch.from_numpy(snap.chains[:HEALTH_SAMPLE]).to(t.device)
+    if snap.buffer is not None and len(snap.buffer):
+        parts["buffer"] = torch.from_numpy(snap.buffer[:HEALTH_SAMPLE]).to(t.device)
+    for name, x in parts.items():
+        out[name] = t.model(x.float()).double().cpu().numpy()
+    return out
 
 
 __all__ = ["TrainingThread", "Snapshot", "default_torch_threads"]

@@ -1,0 +1,282 @@
+"""Noise contrastive estimation (NCE) and flow contrastive estimation (FCE), seed 000.
+
+NCE trains a classifier between data and ``nu`` times as many noise samples from a known
+density ``q``; the classifier's logit is built from the EBM and a learned scalar ``c`` (the
+log Z estimate):
+
+    G(x) = -E(x) - c - log q(x) - log nu
+    L = -mean_data logsigmoid(G) - nu * mean_noise logsigmoid(-G)
+
+At the optimum ``exp(-E - c) = p_data`` and ``c = log Z`` (seed 000, 07:00-11:20). Logsigmoid
+keeps the loss finite for any energy: no log of a sigmoid is ever formed.
+
+FCE (Gao et al. 2020) makes ``q`` a RealNVP flow trained adversarially: the EBM and ``c``
+minimise L (the trainer's step), then the flow takes one Adam step (its own optimizer, lr
+``flow_lr``) to *maximise* L with the EBM and ``c`` held fixed, backpropagating through its
+reparameterised samples and through log q of the data and noise.
+
+Switching rule (ours, in the spirit of Gao et al., who keep the players balanced by watching
+the classification accuracy): the EBM steps every iteration; the flow steps only when the
+classifier's accuracy on that iteration's data and noise exceeds ``FLOW_UPDATE_ACCURACY``
+above chance (chance = max(1, nu) / (1 + nu)). When the flow already fools the classifier it
+waits, so the EBM can catch up instead of chasing a moving target.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..config import Config
+from ..flows import RealNVP, load_optimizer_tensors, optimizer_tensors, shared_flow
+from .base import Context, Objective
+
+# The flow updates while the classifier beats chance by more than this (accuracy units).
+FLOW_UPDATE_ACCURACY = 0.05
+# Samples used for the importance-sampling estimate that initialises c.
+INIT_SAMPLES = 4096
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, L L^T) for x of shape (N, 2)."""
+    u = torch.linalg.solve_triangular(chol, (x - mean).T, upper=False).T
+    return -0.5 * (u**2).sum(-1) - math.log(2 * math.pi) - torch.log(chol.diagonal()).sum()
+
+
+class Noise:
+    """A fixed noise/proposal density with exact ``log_prob`` and ``sample(n, gen)``.
+
+    ``kind``: ``gaussian`` (fitted to the data), ``uniform`` (on the box; log q = -inf outside)
+    or ``custom`` (isotropic Gaussian at (noise_x, noise_y) with std noise_std).
+    """
+
+    def __init__(self, kind: str, ctx: Context, cfg: Config) -> None:
+        self.kind, self.box = kind, ctx.box
+        o = cfg.objective
+        dev = ctx.device
+        if kind == "gaussian":
+            self.mean = ctx.data_mean.detach().float()
+            self.chol = torch.linalg.cholesky(ctx.data_cov.detach().double()).float()
+        elif kind == "custom":
+            self.mean = torch.tensor([o.noise_x, o.noise_y], device=dev)
+            self.chol = o.noise_std * torch.eye(2, device=dev)
+        elif kind != "uniform":
+            raise ValueError(f"unknown noise '{kind}'")
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "uniform":
+            inside = (x.abs() <= self.box).all(-1)
+            log_area = math.log((2 * self.box) ** 2)
+            return torch.where(inside, -log_area, -math.inf).to(x.dtype)
+        return gaussian_log_prob(x, self.mean, self.chol)
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        dev = gen.device
+        if self.kind == "uniform":
+            return (2 * torch.rand(n, 2, generator=gen, device=dev) - 1) * self.box
+        z = torch.randn(n, 2, generator=gen, device=dev)
+        return self.mean + z @ self.chol.T
+
+
+@torch.no_grad()
+def importance_log_z(energy, sample_and_log_q, n: int, gen: torch.Generator) -> float:
+    """log of the importance-sampling estimate mean_j exp(-E(y_j) - log q(y_j)), y_j ~ q."""
+    y, log_q = sample_and_log_q(n, gen)
+    w = -energy(y) - log_q
+    return float(torch.logsumexp(w.double(), 0) - math.log(n))
+
+
+def nce_loss(
+    e_data: torch.Tensor,
+    e_noise: torch.Tensor,
+    log_q_data: torch.Tensor,
+    log_q_noise: torch.Tensor,
+    c: torch.Tensor,
+    nu: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, logits on data, logits on noise) of NCE with noise ratio ``nu``."""
+    log_nu = math.log(nu)
+    g_data = -e_data - c - log_q_data - log_nu
+    g_noise = -e_noise - c - log_q_noise - log_nu
+    loss = -F.logsigmoid(g_data).mean() - nu * F.logsigmoid(-g_noise).mean()
+    return loss, g_data, g_noise
+
+
+def _accuracy(g_data: torch.Tensor, g_noise: torch.Tensor) -> float:
+    correct = (g_data > 0).sum() + (g_noise < 0).sum()
+    return float(correct) / (len(g_data) + len(g_noise))
+
+
+class NCEObjective(Objective):
+    """NCE with a fixed noise density (live: noise kind, nu, custom Gaussian)."""
+
+    name = "nce"
+
+    def __init__(self, ctx: Context, cfg: Config) -> None:
+        super().__init__(ctx, cfg)
+        self._noise: Noise | None = None
+        self._noise_key: tuple | None = None
+        self.c = torch.zeros((), device=ctx.device, requires_grad=True)
+        with torch.no_grad():
+            # Start c at an importance-sampling estimate of the current network's log Z (a
+            # sensible value also when the user switches to NCE mid-run).
+            self.c.fill_(importance_log_z(self.energy, self._sample_noise, INIT_SAMPLES, ctx.gen))
+
+    # -- the noise density -------------------------------------------------------------
+    def noise(self) -> Noise:
+        o = self.cfg.objective
+        key = (o.noise, o.noise_x, o.noise_y, o.noise_std)
+        if key != self._noise_key:
+            self._noise, self._noise_key = Noise(o.noise, self.ctx, self.cfg), key
+        assert self._noise is not None
+        return self._noise
+
+    def _sample_noise(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.noise().sample(n, gen)
+        return y, self.noise_log_prob(y)
+
+    def noise_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log q(x) of the current noise (for display and for the loss)."""
+        return self.noise().log_prob(x)
+
+    @torch.no_grad()
+    def proposal_samples(self, n: int) -> torch.Tensor:
+        """n fresh noise samples for display; a private generator so the run's draws are
+        unchanged by how often the GUI asks."""
+        g = torch.Generator(device=self.ctx.device).manual_seed(12345)
+        return self._sample_noise(n, g)[0]
+
+    # -- the objective -----------------------------------------------------------------
+    def extra_parameters(self) -> list[torch.Tensor]:
+        return [self.c]
+
+    def log_z_estimate(self) -> float | None:
+        return self.c.item()
+
+    def n_noise(self, batch: int) -> int:
+        return max(1, round(self.cfg.objective.nu * batch))
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        nu = self.cfg.objective.nu
+        with torch.no_grad():
+            y, log_q_y = self._sample_noise(self.n_noise(len(x)), self.ctx.gen)
+            log_q_x = self.noise_log_prob(x)
+        e_x, e_y = self.energy(x), self.energy(y)
+        loss, g_x, g_y = nce_loss(e_x, e_y, log_q_x, log_q_y, self.c, nu)
+        parts = {
+            "loss": loss.item(),
+            "e_pos": e_x.mean().item(),
+            "e_neg": e_y.mean().item(),
+            "log_z": self.c.item(),
+            "accuracy": _accuracy(g_x, g_y),
+        }
+        return loss, parts
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"c": self.c.detach().clone()}
+
+    def load_state_dict(self, d: dict[str, torch.Tensor]) -> None:
+        if "c" in d:
+            with torch.no_grad():
+                self.c.copy_(d["c"].to(self.c))
+
+
+class FCEObjective(NCEObjective):
+    """NCE whose noise is a RealNVP flow trained to maximise the NCE loss."""
+
+    name = "fce"
+
+    def __init__(self, ctx: Context, cfg: Config) -> None:
+        o = cfg.objective
+        self.flow: RealNVP = shared_flow(ctx, o.flow_layers, o.flow_pretrain)
+        self.flow_opt = torch.optim.Adam(self.flow.parameters(), lr=o.flow_lr)
+        self._last_x: torch.Tensor | None = None
+        self._last_accuracy = 0.0
+        self.flow_steps = 0
+        super().__init__(ctx, cfg)
+
+    def apply_config(self, cfg: Config) -> None:
+        super().apply_config(cfg)
+        for g in self.flow_opt.param_groups:
+            g["lr"] = cfg.objective.flow_lr
+        # flow_layers is read at creation; changing it needs a new FCE objective (reset).
+
+    def _sample_noise(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return self.flow.sample_with_log_prob(n, gen)
+
+    def noise_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.flow.log_prob(x)
+
+    def flow_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """The flow's exact log density (for display: it integrates to 1)."""
+        return self.noise_log_prob(x)
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, parts = super().loss(x)
+        self._last_x = x.detach()
+        self._last_accuracy = parts["accuracy"]
+        return loss, parts
+
+    def flow_should_step(self) -> bool:
+        nu = self.cfg.objective.nu
+        chance = max(1.0, nu) / (1.0 + nu)
+        return self._last_accuracy > chance + FLOW_UPDATE_ACCURACY
+
+    def after_step(self) -> dict[str, float]:
+        """The flow's adversarial step: gradient ascent on the NCE loss, EBM and c fixed."""
+        if self._last_x is None:
+            return {}
+        if not self.flow_should_step():
+            return {"flow_step": 0.0}
+        x, nu = self._last_x, self.cfg.objective.nu
+        y, log_q_y = self.flow.sample_with_log_prob(self.n_noise(len(x)), self.ctx.gen)
+        log_q_x = self.flow.log_prob(x)
+        with torch.no_grad():
+            e_x = self.energy(x)  # the data term depends on the flow only through log q(x)
+        e_y = self.energy(y)  # differentiated w.r.t. y only (autograd.grad below)
+        loss, _, _ = nce_loss(e_x, e_y, log_q_x, log_q_y, self.c.detach(), nu)
+        params = list(self.flow.parameters())
+        grads = torch.autograd.grad(loss, params)
+        for p, g in zip(params, grads):
+            p.grad = -g  # ascent: the flow makes the classification as hard as possible
+        self.flow_opt.step()
+        self.flow_steps += 1
+        return {"flow_step": 1.0, "flow_loss": loss.item()}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = super().state_dict()
+        out.update({f"flow.{k}": v.detach().clone() for k, v in self.flow.state_dict().items()})
+        out.update(optimizer_tensors(self.flow_opt, "flow_opt"))
+        out["last_accuracy"] = torch.tensor(self._last_accuracy, dtype=torch.float64)
+        out["flow_steps"] = torch.tensor(self.flow_steps, dtype=torch.int64)
+        if self._last_x is not None:
+            out["last_x"] = self._last_x.clone()
+        return out
+
+    def load_state_dict(self, d: dict[str, torch.Tensor]) -> None:
+        super().load_state_dict(d)
+        flow_sd = {k[5:]: v for k, v in d.items() if k.startswith("flow.")}
+        if flow_sd:
+            self.flow.load_state_dict(flow_sd)
+            load_optimizer_tensors(self.flow_opt, "flow_opt", d, self.ctx.device)
+        if "last_accuracy" in d:
+            self._last_accuracy = float(d["last_accuracy"])
+        if "flow_steps" in d:
+            self.flow_steps = int(d["flow_steps"])
+        self._last_x = d["last_x"].to(self.ctx.device) if "last_x" in d else None
+
+
+def build(name: str, ctx: Context, cfg: Config) -> Objective:
+    """``nce`` or ``fce``."""
+    if name == "nce":
+        return NCEObjective(ctx, cfg)
+    if name == "fce":
+        return FCEObjective(ctx, cfg)
+    raise ValueError(f"unknown NCE-family objective '{name}'")
+
+
+__all__ = ["NCEObjective", "FCEObjective", "Noise", "nce_loss", "importance_log_z", "build"]

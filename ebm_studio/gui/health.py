@@ -1,0 +1,186 @@
+"""Chain health and buffer inspector: acceptance, ESS and split R-hat of chain energies over a
+sliding window, energy histograms of data vs chains vs buffer, the buffer coloured by age, its
+age histogram and the re-initialisation fractions.
+
+Frames only append to small ring buffers; the statistics and plots are recomputed at most
+``REDRAW_HZ`` times a second by the panel's own timer (keeps per-frame GUI work small).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ..core.metrics import autocorrelation, ess, split_rhat
+from ..core.trainer import Snapshot
+
+REDRAW_HZ = 4.0
+WINDOW = 200  # frames of chain energies kept for ESS / R-hat
+REINIT_ROWS = 500  # training steps over which re-initialisation fractions are averaged
+HEALTH_CHAINS = 64
+BUFFER_SHOWN = 3000  # buffer points drawn (coloured by age)
+COLOURS = {"data": "#4fc3f7", "chains": "#ff8a65", "buffer": "#ba68c8"}
+
+
+class HealthPanel(QWidget):
+    """Chain diagnostics and the replay-buffer inspector, fed by snapshots."""
+
+    def __init__(self, controller=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._energies: deque[np.ndarray] = deque(maxlen=WINDOW)
+        self._accept: deque[float] = deque(maxlen=REINIT_ROWS)
+        self._reinit: deque[tuple[float, float]] = deque(maxlen=REINIT_ROWS)
+        self._last: Snapshot | None = None
+        self._dirty = False
+        self.values: dict[str, float | None] = {}
+
+        self.labels: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        names = [
+            ("acceptance", "acceptance"),
+            ("ess", "ESS (window)"),
+            ("rhat", "split R-hat"),
+            ("window", "window (frames x chains)"),
+            ("reinit_noise", "re-init from noise"),
+            ("reinit_data", "re-init from data"),
+            ("age", "buffer age mean / max"),
+        ]
+        for i, (key, title) in enumerate(names):
+            grid.addWidget(QLabel(title + ":"), i, 0)
+            lab = QLabel("-")
+            lab.setObjectName(f"health_{key}")
+            self.labels[key] = lab
+            grid.addWidget(lab, i, 1)
+        grid.setRowStretch(len(names), 1)
+
+        self.hist_plot = pg.PlotWidget(title="energy: data / chains / buffer")
+        self.hist_plot.addLegend(offset=(5, 5))
+        self.hist_curves = {
+            k: self.hist_plot.plot([0, 1], [0], stepMode="center", pen=pg.mkPen(c, width=2), name=k)
+            for k, c in COLOURS.items()
+        }
+        self.acf_plot = pg.PlotWidget(title="autocorrelation of chain energy (frames)")
+        self.acf_curve = self.acf_plot.plot([], [], pen=pg.mkPen("#ffd54f", width=2))
+        self.buffer_plot = pg.PlotWidget(title="buffer coloured by age")
+        self.buffer_plot.setAspectLocked(True)
+        self.buffer_scatter = pg.ScatterPlotItem(size=3, pen=None)
+        self.buffer_plot.addItem(self.buffer_scatter)
+        self.age_plot = pg.PlotWidget(title="buffer age (updates since re-init)")
+        self.age_curve = self.age_plot.plot(
+            [0, 1], [0], stepMode="center", fillLevel=0, brush="#7986cb", pen="#7986cb"
+        )
+        self._lut = pg.colormap.get("viridis").getLookupTable(nPts=256, alpha=False)
+        self._brushes = [pg.mkBrush(*map(int, c)) for c in self._lut]
+
+        left = QVBoxLayout()
+        left.addLayout(grid)
+        row = QHBoxLayout(self)
+        row.addLayout(left)
+        for w in (self.hist_plot, self.acf_plot, self.buffer_plot, self.age_plot):
+            row.addWidget(w, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / REDRAW_HZ))
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+        if controller is not None:
+            controller.snapshot_ready.connect(self.add_snapshot)
+            controller.run_reset.connect(self.clear_run)
+
+    # ------------------------------------------------------------------ input
+    def add_snapshot(self, snap: Snapshot) -> None:
+        """Store what the statistics need (cheap); plots refresh on the timer."""
+        for r in snap.rows:
+            if "acceptance" in r:
+                self._accept.append(r["acceptance"])
+            if "reinit_noise" in r:
+                self._reinit.append((r["reinit_noise"], r.get("reinit_data", 0.0)))
+        if "sample_acceptance" in snap.extra:
+            self._accept.append(float(snap.extra["sample_acceptance"]))
+        health = snap.extra.get("health") or {}
+        e = health.get("chains")
+        if e is not None:
+            e = np.asarray(e[:HEALTH_CHAINS], dtype=np.float64)
+            if self._energies and self._energies[-1].shape != e.shape:
+                self._energies.clear()  # the chain set changed size: a new window
+            self._energies.append(e)
+        self._last = snap
+        self._dirty = True
+
+    def clear_run(self, *_: object) -> None:
+        self._energies.clear()
+        self._accept.clear()
+        self._reinit.clear()
+        self._last = None
+        self._dirty = True
+
+    # ------------------------------------------------------------------ output
+    def _set(self, key: str, value: float | None, fmt: str = "{:.3f}") -> None:
+        self.values[key] = value
+        self.labels[key].setText("-" if value is None else fmt.format(value))
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._set("acceptance", float(np.mean(self._accept)) if self._accept else None)
+        if len(self._energies) >= 8:
+            w = np.stack(self._energies)  # (frames, chains)
+            self._set("ess", ess(w), "{:.0f}")
+            self._set("rhat", split_rhat(w))
+            acf = autocorrelation(w, max_lag=min(50, len(w) - 1))
+            self.acf_curve.setData(np.arange(len(acf)), acf)
+            self.labels["window"].setText(f"{w.shape[0]} x {w.shape[1]}")
+        else:
+            self._set("ess", None)
+            self._set("rhat", None)
+            self.acf_curve.setData([], [])
+            self.labels["window"].setText(f"{len(self._energies)} frames")
+        if self._reinit:
+            r = np.asarray(self._reinit)
+            self._set("reinit_noise", float(r[:, 0].mean()), "{:.1%}")
+            self._set("reinit_data", float(r[:, 1].mean()), "{:.1%}")
+        else:
+            self._set("reinit_noise", None)
+            self._set("reinit_data", None)
+        snap = self._last
+        self._draw_histograms(snap)
+        self._draw_buffer(snap)
+
+    def _draw_histograms(self, snap: Snapshot | None) -> None:
+        health = {} if snap is None else (snap.extra.get("health") or {})
+        finite = [np.asarray(v)[np.isfinite(v)] for v in health.values()]
+        finite = [v for v in finite if len(v)]
+        if not finite:
+            for c in self.hist_curves.values():
+                c.setData([0, 1], [0])
+            return
+        allv = np.concatenate(finite)
+        lo, hi = np.percentile(allv, [1, 99])
+        edges = np.linspace(lo, hi + 1e-9, 41)
+        for k, curve in self.hist_curves.items():
+            v = health.get(k)
+            if v is None or not len(v):
+                curve.setData([0, 1], [0])
+                continue
+            h, _ = np.histogram(np.clip(v, lo, hi), edges, density=True)
+            curve.setData(edges, h)
+
+    def _draw_buffer(self, snap: Snapshot | None) -> None:
+        if snap is None or snap.buffer is None or snap.buffer_age is None:
+            self.buffer_scatter.setData([], [])
+            self.age_curve.setData([0, 1], [0])
+            self._set("age", None)
+            return
+        pts, age = snap.buffer[:BUFFER_SHOWN], snap.buffer_age[:BUFFER_SHOWN]
+        top = max(int(age.max()), 1)
+        idx = np.clip((age * 255) // top, 0, 255).astype(int)
+        self.buffer_scatter.setData(pts[:, 0], pts[:, 1], brush=[self._brushes[i] for i in idx])
+        h, edges = np.histogram(snap.buffer_age, bins=min(40, top + 1))
+        self.age_curve.setData(edges, h)
+        self.values["age"] = float(snap.buffer_age.mean())
+        self.labels["age"].setText(f"{snap.buffer_age.mean():.1f} / {snap.buffer_age.max()}")

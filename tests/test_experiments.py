@@ -1,0 +1,274 @@
+"""The six experiment presets of DESIGN §6: each trains (through the CLI, cached per session)
+and a measurement shows, in numbers, what its explanation says happens.
+
+Where an experiment compares two settings, the preset holds one arm and the other arm is the
+same preset with ``--set`` overrides (the setting its hint names). Seeds are fixed; the
+assertions keep margins of several times the seed-to-seed spread measured when tuning.
+Two of the seed's claims (#1, #2) do not reproduce in 2D at these budgets; their tests pin what
+does happen, as the presets' explanations say. Marked slow: they run in CI.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from preset_runs import train_preset
+
+from ebm_studio.core.metrics import median_bandwidth, mmd2
+from ebm_studio.core.presets import list_presets, load_preset
+from ebm_studio.core.samplers import Sampler
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENTS = [
+    "exp-truecd-vs-ml",
+    "exp-noise-funnel",
+    "exp-augment-mixing",
+    "exp-nce-noise",
+    "exp-snl-vs-nce",
+    "exp-kl-sign",
+]
+DATASET = "8gaussians"
+ML_ARM = ("--set", "buffer.init=noise", "--set", "buffer.p_noise=0.05", "--set", "buffer.p_data=0")
+
+# The 8 Gaussians of the default dataset: radius 2, angles k pi/4, std 0.2.
+_ANGLES = torch.arange(8, dtype=torch.float32) * (math.pi / 4)
+MODES = 2.0 * torch.stack([torch.cos(_ANGLES), torch.sin(_ANGLES)], 1)
+MODE_RADIUS = 0.6  # 3 std: a chain within this distance of a mode's centre is "in" it
+
+
+def mode_labels(x: torch.Tensor) -> torch.Tensor:
+    """Index of the mode each point is in, or -1 when it is in none."""
+    d = torch.cdist(x.float(), MODES).min(1)
+    return torch.where(d.values < MODE_RADIUS, d.indices, torch.full_like(d.indices, -1))
+
+
+def mode_occupancy(x: torch.Tensor) -> tuple[int, float, float]:
+    """(modes holding >= 5% of all chains, entropy of the histogram over modes of the chains
+    that are in one (nats; log 8 = uniform), fraction of chains in a mode)."""
+    lab = mode_labels(x)
+    counts = torch.bincount(lab[lab >= 0], minlength=8).double()
+    share = counts / len(x)
+    p = counts[counts > 0] / counts.sum()
+    return (
+        int((share >= 0.05).sum()),
+        float(-(p * p.log()).sum()),
+        float((lab >= 0).double().mean()),
+    )
+
+
+def run_chains(trainer, x0: torch.Tensor, steps: int, seed: int, **sampler_overrides):
+    """Run the trainer's own sampler (optionally changed) on its frozen model from ``x0``."""
+    cfg = replace(trainer.config.sampler, **sampler_overrides)
+    gen = torch.Generator().manual_seed(seed)
+    x, _ = Sampler(cfg, trainer.box).run(trainer.model, x0, steps, gen)
+    return x
+
+
+def uniform_noise(trainer, n: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 2, generator=gen) * 2 - 1) * trainer.box
+
+
+def test_every_experiment_is_shipped_with_explanation_and_hint():
+    names = {p.name for p in list_presets()}
+    for name in EXPERIMENTS:
+        assert name in names
+        p = load_preset(name)
+        assert p.description and "\n" not in p.description
+        assert p.explanation.count(". ") >= 1 and "seed 00" in p.explanation.lower()
+        assert p.hint
+        assert p.config.train.steps <= 1500  # small budgets: each arm well under a minute
+
+
+def test_1_truecd_vs_ml_chains_from_noise():
+    """Seed 002 §6.1 claims noise-started chains reach the data under replay-buffer ML but
+    not under true CD. In 2D the opposite is measured: true-CD chains (persisting ~100 steps
+    from the data) explore the box and leave no spurious minima, while ML's noise buffer
+    still leaves chains off the modes at this budget. Measured MMD^2 (seeds 0, 1): true CD
+    0.0004-0.002, ML 0.028-0.042."""
+    mmd = {}
+    for arm, extra in (("truecd", ()), ("ml", ML_ARM)):
+        tr = train_preset("exp-truecd-vs-ml", DATASET, *extra).trainer()
+        x = run_chains(tr, uniform_noise(tr, 1000, 123), 300, seed=7)
+        h = median_bandwidth(tr.test_x)
+        mmd[arm] = mmd2(x, tr.test_x[:1000], h)
+        print(f"#1 {arm}: MMD^2 of chains from noise to the data {mmd[arm]:.4f}, "
+              f"occupancy {mode_occupancy(x)}")  # fmt: skip
+    assert mmd["truecd"] < 0.01
+    assert mmd["truecd"] < 0.5 * mmd["ml"]
+
+
+def test_2_noise_funnel():
+    """Raising the sampling noise of a model trained with tiny decoupled noise (seed 002 §6.2).
+    Measured: at the training noise chains from noise settle in all 8 modes (>= 90% in a mode);
+    at 40x the noise they leave the modes (about 35% in one) and fewer modes hold 5% of the
+    chains, but the chains that are in a mode stay evenly spread over all 8: the funnel
+    (every chain in one deep minimum) of the image experiment does not form on 8 Gaussians."""
+    tr = train_preset("exp-noise-funnel", DATASET).trainer()
+    x0 = uniform_noise(tr, 1000, 123)
+    low = mode_occupancy(run_chains(tr, x0, 200, seed=7, noise=0.005))
+    high = mode_occupancy(run_chains(tr, x0, 200, seed=7, noise=0.2))
+    print(f"#2 noise 0.005: {low}; noise 0.2: {high} (modes >= 5%, entropy, in-mode fraction)")
+    assert low[0] == 8 and low[2] > 0.8
+    assert high[0] <= 5 and high[2] < low[2] - 0.3
+    assert high[1] > 0.9 * math.log(8)  # no concentration into a few minima
+
+
+def test_3_augmentation_transitions_improve_mixing():
+    """Metropolis-corrected rotations every 10 sampler steps let chains visit many more modes
+    in 300 steps than Langevin alone (seed 002 §6.3), without changing where they are."""
+    tr = train_preset("exp-augment-mixing", DATASET).trainer()
+    x0 = tr.test_x[:500].clone()
+    visited, occ = {}, {}
+    for aug in ("none", "rotation", "jump"):
+        cfg = replace(tr.config.sampler, augment=aug, augment_every=10, augment_mh=True)
+        sampler, gen = Sampler(cfg, tr.box), torch.Generator().manual_seed(5)
+        x, seen = x0.clone(), torch.zeros(len(x0), 8, dtype=torch.bool)
+        for _ in range(30):
+            x, _ = sampler.run(tr.model, x, 10, gen)
+            lab = mode_labels(x)
+            rows = (lab >= 0).nonzero()[:, 0]
+            seen[rows, lab[rows]] = True
+        visited[aug], occ[aug] = float(seen.sum(1).double().mean()), mode_occupancy(x)
+        print(f"#3 augment {aug}: {visited[aug]:.2f} modes visited per chain, occupancy {occ[aug]}")
+    assert visited["rotation"] >= visited["none"] + 2.5
+    assert visited["jump"] > visited["none"]
+    # MH-corrected moves keep the target: as many chains stay in the modes.
+    assert occ["rotation"][2] > occ["none"][2] - 0.1
+
+
+def test_4_nce_noise_close_beats_noise_far():
+    """NCE with noise fitted to the data reaches a far lower KL than with a narrow Gaussian
+    away from the data, in the same steps (seed 000). Measured: 0.03 vs about 19 nats."""
+    far = train_preset("exp-nce-noise", DATASET).final
+    close = train_preset("exp-nce-noise", DATASET, "--set", "objective.noise=gaussian").final
+    print(f"#4 KL far noise {far['kl']:.3f}, close noise {close['kl']:.3f}; |c - log Z| "
+          f"{far['log_z_error']:.3f} vs {close['log_z_error']:.3f}")  # fmt: skip
+    assert close["kl"] < 0.15
+    assert far["kl"] > close["kl"] + 1.0
+    assert far["log_z_error"] > close["log_z_error"]
+
+
+def test_5_snl_and_nce_learned_log_z_against_the_grid():
+    """Both learned normalisers approach the exact grid log Z (seed 004). Measured at 1500
+    steps: |b - log Z| about 0.01 (SNL), |c - log Z| about 0.02 (NCE)."""
+    snl = train_preset("exp-snl-vs-nce", DATASET).final
+    nce = train_preset("exp-snl-vs-nce", DATASET, "--set", "objective.name=nce").final
+    for name, f in (("SNL", snl), ("NCE", nce)):
+        print(f"#5 {name}: learned log Z {f['log_z_learned']:.4f}, grid {f['log_z_grid']:.4f}, "
+              f"error {f['log_z_error']:.4f}, KL {f['kl']:.3f}")  # fmt: skip
+        assert math.isfinite(f["log_z_error"])
+        assert f["log_z_error"] < 0.15, f"{name}: |log Z error| {f['log_z_error']:.3f} >= 0.15"
+        assert f["kl"] < 0.15
+
+
+def _param_grads(tr) -> torch.Tensor:
+    return torch.cat([p.grad.reshape(-1) for p in tr.model.parameters()])
+
+
+def test_6_kl_sign_flips_the_terms_contribution():
+    """With identical chains and randomness, the published and CD-consistent losses differ only
+    in the sign of the KL and entropy terms: their gradients average to the gradient without
+    the terms (seed 002 §5.4)."""
+    from ebm_studio.core.trainer import Trainer
+
+    tr = Trainer(load_preset("exp-kl-sign").config)
+    for _ in range(20):  # leave the initial state: a buffer with some history
+        tr.step()
+    gen_state, starts = tr.gen.get_state(), tr.objective.state_dict()
+    base = tr.config
+    grads = {}
+    for sign, kl_w in (("published", 1.0), ("cd-consistent", 1.0), ("published", 0.0)):
+        cfg = base.with_value("objective.kl_sign", sign)
+        cfg = cfg.with_value("objective.kl_weight", kl_w).with_value("objective.ent_weight", kl_w)
+        tr.apply_config(cfg)
+        tr.gen.set_state(gen_state)
+        tr.objective.load_state_dict({k: v.clone() for k, v in starts.items()})
+        tr.model.zero_grad(set_to_none=True)
+        loss, parts = tr.objective.loss(tr.train_x[:256])
+        loss.backward()
+        grads[(sign, kl_w)] = _param_grads(tr)
+    g_pub, g_cd, g_none = (
+        grads[("published", 1.0)],
+        grads[("cd-consistent", 1.0)],
+        grads[("published", 0.0)],
+    )
+    term = g_pub - g_none
+    print(f"#6 |grad of the KL+entropy terms| {float(term.norm()):.4f}, "
+          f"|grad without| {float(g_none.norm()):.4f}")  # fmt: skip
+    assert float(term.norm()) > 1e-3 * float(g_none.norm())  # the terms contribute
+    torch.testing.assert_close(
+        (g_pub + g_cd) / 2, g_none, rtol=1e-3, atol=1e-4 * float(term.norm())
+    )
+
+
+def test_6_published_sign_lowers_the_energy_the_sampler_reaches():
+    """The published KL term minimises the energy of the sampling process (seed 002 §5.4.2):
+    one small step along its gradient makes the same chains (same starts, same noise) end at
+    lower energy under the original energy; the CD-consistent sign raises it."""
+    from ebm_studio.core.trainer import Trainer
+
+    tr = Trainer(load_preset("exp-kl-sign").config)
+    for _ in range(20):
+        tr.step()
+    obj, k = tr.objective, tr.config.objective.kl_steps
+    x0 = uniform_noise(tr, 256, 3)
+    # E with theta held at its current value (cloned: the loop below moves the parameters).
+    held = {k: v.detach().clone() for k, v in tr.model.named_parameters()}
+    buffers = dict(tr.model.named_buffers())
+
+    def frozen(x: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(tr.model, (held, buffers), (x,))
+
+    def reached(seed: int = 11) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        x, _ = obj.sampler.run(tr.model, x0, tr.config.sampler.steps, gen, differentiable_last=k)
+        return frozen(x).mean()
+
+    params = list(tr.model.parameters())
+    l_kl = reached()
+    # The output bias does not move the chains: its gradient is unused (zero).
+    g_kl = torch.autograd.grad(l_kl, params, allow_unused=True)
+    g_kl = [torch.zeros_like(p) if g is None else g for p, g in zip(params, g_kl)]
+    scale = 1e-3 / float(torch.cat([g.reshape(-1) for g in g_kl]).norm())  # a step of length 1e-3
+    before, after = float(l_kl.detach()), {}
+    theta = [p.detach().clone() for p in params]
+    for sign, s in (("published", 1.0), ("cd-consistent", -1.0)):
+        with torch.no_grad():
+            for p, t0, g in zip(params, theta, g_kl):
+                p.copy_(t0 - s * scale * g)
+        after[sign] = float(reached().detach())
+    with torch.no_grad():
+        for p, t0 in zip(params, theta):
+            p.copy_(t0)
+    pub, cd = after["published"], after["cd-consistent"]
+    print(f"#6 energy the chains reach (original E): before {before:.5f}, "
+          f"published step {pub:.5f}, CD-consistent step {cd:.5f}")  # fmt: skip
+    assert after["published"] < before < after["cd-consistent"]
+
+
+def test_6_both_signs_train_and_differ():
+    """Both arms train to a finite fit and end measurably apart (numbers printed; the preset's
+    explanation quotes them). The direction over a short run is within the seed spread, so
+    only the first-order effect above is asserted."""
+    runs = {
+        "published": train_preset("exp-kl-sign", DATASET),
+        "cd-consistent": train_preset(
+            "exp-kl-sign", DATASET, "--set", "objective.kl_sign=cd-consistent"
+        ),
+    }
+    out = {}
+    for name, run in runs.items():
+        # The last 100 training steps (the CLI appends evaluation-only rows).
+        hist = [r for r in run.trainer().history if "gap" in r][-100:]
+        mean = {k: sum(r[k] for r in hist) / len(hist) for k in ("gap", "kl_term", "entropy")}
+        out[name] = (run.final["kl"], mean)
+        print(f"#6 {name}: KL {run.final['kl']:.3f}, over the last 100 steps: energy gap "
+              f"{mean['gap']:.3f}, sample energy {mean['kl_term']:.3f}, "
+              f"entropy {mean['entropy']:.3f}")  # fmt: skip
+        assert math.isfinite(run.final["kl"]) and run.final["kl"] < 2.0
+    assert out["published"][0] != out["cd-consistent"][0]
