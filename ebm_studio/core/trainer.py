@@ -219,6 +219,9 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         extra_opt = self.extra_opts.get(cfg.objective.name)
         if extra_opt is not None:
+            # The log Z scalars follow the same schedule (halves the spread of b - log Z).
+            for g in extra_opt.param_groups:
+                g["lr"] = self._extra_lr() * lr / cfg.optim.lr
             extra_opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
