@@ -112,16 +112,16 @@ def test_presets_lists_descriptions(capsys):
 
 
 def test_resume_is_bit_identical(tmp_path):
-    # 10 steps + save + resume 10 steps == 20 uninterrupted steps, bit for bit on CPU.
+    # 100 steps + save + resume 100 steps == 200 uninterrupted steps, bit for bit on CPU.
     # (A constant lr: a cosine schedule's horizon is train.steps, which differs between them.)
     const = [*SMALL, "--set", "optim.schedule='constant'"]
     half = tmp_path / "half"
-    assert main(["train", "buffer-ml", "--steps", "10", *const, "--out", str(half)]) == 0
+    assert main(["train", "buffer-ml", "--steps", "100", *const, "--out", str(half)]) == 0
     out = tmp_path / "resumed"
-    assert main(["train", "--resume", str(half / "checkpoint.safetensors"), "--steps", "10",
+    assert main(["train", "--resume", str(half / "checkpoint.safetensors"), "--steps", "100",
                  "--out", str(out)]) == 0  # fmt: skip
     full = tmp_path / "full"
-    assert main(["train", "buffer-ml", "--steps", "20", *const, "--out", str(full)]) == 0
+    assert main(["train", "buffer-ml", "--steps", "200", *const, "--out", str(full)]) == 0
     a = read_checkpoint(out / "checkpoint.safetensors").tensors
     b = read_checkpoint(full / "checkpoint.safetensors").tensors
     keys = [k for k in b if k.startswith(("model.", "optim.", "objective.")) or k == "gen"]

@@ -157,3 +157,24 @@ def test_core_imports_without_qt():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_shipped_preset_loads_and_trains_a_few_steps():
+    from ebm_studio.core.presets import list_presets
+
+    for p in list_presets():
+        cfg = p.config
+        for k, v in {
+            "data.n_train": 1000,
+            "data.n_test": 200,
+            "train.grid_res": 32,
+            "train.eval_every": 3,
+            "objective.flow_pretrain": min(cfg.objective.flow_pretrain, 20),
+            "buffer.size": min(cfg.buffer.size, 1000),
+        }.items():
+            cfg = cfg.with_value(k, v)
+        t = Trainer(cfg)
+        t.train(3)
+        row = t.history[-1]
+        assert row["step"] == 3 and torch.isfinite(torch.tensor(row["loss"])), p.name
+        assert "nll" in row, p.name
