@@ -186,8 +186,10 @@ def test_mp4_is_refused_clearly_without_the_video_extra(window, tmp_path, monkey
     monkeypatch.setattr(mw, "has_mp4", lambda: False)
     win = window()
     win.w.start_recording()
-    win.train(3)
+    win.c.set_steps_per_frame(1)  # frames keep coming until the recorder has two
+    win.c.play()
     win.wait(lambda: len(win.w.recorder.frames) >= 2)
+    win.c.pause()
     win.w.stop_recording()
     assert not win.w.save_recording(tmp_path / "chains.mp4")
     assert "video extra" in win.w.banner.text()
