@@ -96,11 +96,11 @@ def write_figures(trainer, out: Path, samples: int = 20000) -> None:
     import numpy as np
     import torch
 
+    from .core.figures import grid_density
     from .core.render import density_image, points_histogram, save_png, side_by_side
 
     res = 256
-    e = torch.from_numpy(trainer.energy_grid(res)).double()
-    dens = torch.softmax(-e.reshape(-1), 0).reshape(res, res).numpy()
+    dens = grid_density(trainer, res)
     save_png(out / "landscape.png", density_image(dens), scale=2)
     # Exact samples from the grid density (categorical over cells, uniform within a cell).
     g = torch.Generator().manual_seed(0)
@@ -225,12 +225,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             config = config.with_value(f"sampler.{k}", v)  # validated like a preset value
     sampler = Sampler(config.sampler, trainer.box)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
-    n = args.chains
-    if args.start == "data":
-        idx = torch.randint(len(trainer.train_x), (n,), generator=gen, device=trainer.device)
-        x = trainer.train_x[idx].clone()
-    else:
-        x = (torch.rand(n, 2, generator=gen, device=trainer.device) * 2 - 1) * trainer.box
+    x = trainer.sample_starts(args.chains, args.start, gen)
     background = landscape_rgb(trainer, 320)
     per_frame = max(1, args.steps // args.frames)
     frames = [overlay_points(background, x.cpu().numpy(), trainer.box)]

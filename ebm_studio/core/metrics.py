@@ -74,17 +74,22 @@ def median_bandwidth(x: torch.Tensor, max_points: int = 2000) -> float:
     return float(d[torch.triu(torch.ones_like(d, dtype=torch.bool), 1)].median())
 
 
-def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
-    """Unbiased MMD^2 with the RBF kernel exp(-|a-b|^2 / (2 h^2))."""
-    x, y = x.double(), y.double()
-    g = -1.0 / (2 * bandwidth**2)
-    kxx = torch.exp(g * torch.cdist(x, x) ** 2)
-    kyy = torch.exp(g * torch.cdist(y, y) ** 2)
-    kxy = torch.exp(g * torch.cdist(x, y) ** 2)
-    n, m = len(x), len(y)
+def _mmd2_from_kernel(kxx: torch.Tensor, kyy: torch.Tensor, kxy: torch.Tensor) -> float:
+    """Unbiased MMD^2 from the three kernel blocks (diagonals of kxx, kyy excluded)."""
+    n, m = len(kxx), len(kyy)
     sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
     syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
     return float(sxx + syy - 2 * kxy.mean())
+
+
+def _rbf(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    return torch.exp(-(torch.cdist(a, b) ** 2) / (2 * bandwidth**2))
+
+
+def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
+    """Unbiased MMD^2 with the RBF kernel exp(-|a-b|^2 / (2 h^2))."""
+    x, y = x.double(), y.double()
+    return _mmd2_from_kernel(_rbf(x, x, bandwidth), _rbf(y, y, bandwidth), _rbf(x, y, bandwidth))
 
 
 def mmd_permutation_test(
@@ -92,20 +97,15 @@ def mmd_permutation_test(
 ) -> tuple[float, float]:
     """(MMD^2, p-value) of a permutation two-sample test with a median-heuristic bandwidth."""
     z = torch.cat([x, y]).double()
-    h = median_bandwidth(z)
-    g = -1.0 / (2 * h**2)
-    k = torch.exp(g * torch.cdist(z, z) ** 2)
-    n, m = len(x), len(y)
+    k = _rbf(z, z, median_bandwidth(z))  # one kernel matrix, re-indexed per permutation
+    n = len(x)
 
     def stat(idx: torch.Tensor) -> float:
         a, b = idx[:n], idx[n:]
-        kxx, kyy, kxy = k[a][:, a], k[b][:, b], k[a][:, b]
-        sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-        syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-        return float(sxx + syy - 2 * kxy.mean())
+        return _mmd2_from_kernel(k[a][:, a], k[b][:, b], k[a][:, b])
 
-    observed = stat(torch.arange(n + m))
-    count = sum(stat(torch.randperm(n + m, generator=gen)) >= observed for _ in range(n_perm))
+    observed = stat(torch.arange(len(z)))
+    count = sum(stat(torch.randperm(len(z), generator=gen)) >= observed for _ in range(n_perm))
     return observed, (1 + count) / (1 + n_perm)
 
 

@@ -297,6 +297,14 @@ class Trainer:
             out["mmd"] = mmd2(ch[:500].cpu(), self.test_x[:500].cpu(), self._bandwidth)
         return out
 
+    def sample_starts(self, n: int, start: str, gen: torch.Generator) -> torch.Tensor:
+        """Starts for sampling a frozen model: ``n`` training points ("data") or uniform noise
+        on the box (anything else). Used by the GUI's sample mode and ``ebm-studio sample``."""
+        if start == "data":
+            idx = torch.randint(len(self.train_x), (n,), generator=gen, device=self.device)
+            return self.train_x[idx].clone()
+        return (2 * torch.rand(n, 2, generator=gen, device=self.device) - 1) * self.box
+
     def energy_grid(self, res: int) -> np.ndarray:
         with torch.no_grad():
             return energy_grid(self.model, self.box, res, self.device).cpu().numpy()

@@ -355,12 +355,7 @@ class TrainingThread(QThread):
         if t is None:
             return None
         gen = torch.Generator(device=t.device).manual_seed(t.config.train.seed + 17)
-        n = int(cmd.n_chains)
-        if cmd.start == "data":
-            idx = torch.randint(len(t.train_x), (n,), generator=gen, device=t.device)
-            x = t.train_x[idx].clone()
-        else:
-            x = (2 * torch.rand(n, 2, generator=gen, device=t.device) - 1) * t.box
+        x = t.sample_starts(int(cmd.n_chains), cmd.start, gen)
         run = _SampleRun(cmd, Sampler(cmd.sampler, t.box), gen, x)
         run.trails.append(x[:TRAIL_CHAINS].cpu())
         return run
