@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -373,5 +373,4 @@ __all__ = [
     "structural_changes",
     "field_meta",
     "field_type",
-    "replace",
 ]
