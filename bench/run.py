@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ebm_studio.core import fast_energy
 from ebm_studio.core.config import Config, ModelConfig, SamplerConfig
 from ebm_studio.core.metrics import energy_grid
 from ebm_studio.core.models import build_model
@@ -69,13 +70,24 @@ def plain_langevin(model, x, steps, eta, gen):
     return x.detach()
 
 
-def torchebm_langevin():
-    """TorchEBM's LangevinDynamics, or None when the optional bench extra is absent."""
+def torchebm_langevin(model):
+    """TorchEBM's LangevinDynamics on ``model`` (wrapped in its BaseModel), or None when the
+    optional bench extra is absent. Its update is x - eta grad E + sqrt(2 eta) s xi."""
     try:
+        from torchebm.core.base_model import BaseModel  # type: ignore
         from torchebm.samplers import LangevinDynamics  # type: ignore
     except Exception:
         return None
-    return LangevinDynamics
+
+    class Wrapped(BaseModel):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)
+
+    return LangevinDynamics(model=Wrapped(model), step_size=0.01, noise_scale=1.0)
 
 
 def bench_langevin(quick: bool, device: torch.device) -> dict:
@@ -84,30 +96,41 @@ def bench_langevin(quick: bool, device: torch.device) -> dict:
     peak = matmul_peak(device)
     steps = 10 if quick else 30
     repeats = 3 if quick else 5
-    te = torchebm_langevin()
+    te = torchebm_langevin(model)
     out = {"matmul_peak_gflops": peak / 1e9, "flops_per_chain_step": flops_step}
+    compiled = Sampler(SamplerConfig(step_size=0.01, compile=True), box=4.5)
+    t0 = time.perf_counter()
+    compiled.run(model, torch.randn(5000, 2, device=device), 2, torch.Generator(device=device))
+    out["compile_s"] = time.perf_counter() - t0  # first use: compiles (cached on disk after)
+    out["compiled"] = fast_energy.compile_available()
     for n in (1000, 10000, 100000):
         x0 = torch.randn(n, 2, device=device)
-        sampler = Sampler(SamplerConfig(step_size=0.01), box=4.5)
+        eager = Sampler(SamplerConfig(step_size=0.01), box=4.5)
         gen = torch.Generator(device=device).manual_seed(0)
-        ours = n * steps / median_time(lambda: sampler.run(model, x0, steps, gen), repeats)
-        plain = (
-            n * steps / median_time(lambda: plain_langevin(model, x0, steps, 0.01, gen), repeats)
-        )
-        tebm = None
+        runs = {
+            "ours": lambda: compiled.run(model, x0, steps, gen),
+            "ours_eager": lambda: eager.run(model, x0, steps, gen),
+            "plain": lambda: plain_langevin(model, x0, steps, 0.01, gen),
+        }
         if te is not None:
-            try:
-                s = te(model=lambda x: model(x), step_size=0.01, noise_scale=(0.02) ** 0.5)
-                tebm = (
-                    n * steps / median_time(lambda: s.sample(x=x0.clone(), n_steps=steps), repeats)
-                )
-            except Exception as e:  # API drift: report, do not fail the whole run
-                print(f"torchebm failed: {e}", file=sys.stderr)
+            runs["torchebm"] = lambda: te.sample(x=x0.clone(), n_steps=steps, generator=gen)
+        # Interleave the contenders, repeat by repeat, so that a busy moment of a shared
+        # machine hits all of them alike; median per contender.
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for fn in runs.values():
+            fn()  # warm-up
+        for _ in range(repeats):
+            for k, fn in runs.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        rate = {k: n * steps / statistics.median(v) for k, v in times.items()}
         out[str(n)] = {
-            "ours": ours,
-            "plain": plain,
-            "torchebm": tebm,
-            "peak_fraction": ours * flops_step / peak,
+            "ours": rate["ours"],
+            "ours_eager": rate["ours_eager"],
+            "plain": rate["plain"],
+            "torchebm": rate.get("torchebm"),
+            "peak_fraction": rate["ours"] * flops_step / peak,
         }
     return out
 
@@ -209,14 +232,17 @@ def main() -> None:
 def print_table(res: dict) -> None:
     lv = res.get("langevin")
     if lv:
-        print(f"matmul peak {lv['matmul_peak_gflops']:.1f} GFLOP/s")
-        print(f"{'chains':>8} {'ours':>10} {'plain':>10} {'torchebm':>10} {'ours/plain':>10} "
-              f"{'peak frac':>9}")  # fmt: skip
+        print(f"matmul peak {lv['matmul_peak_gflops']:.1f} GFLOP/s; compiled step: "
+              f"{lv['compiled']} (first use {lv['compile_s']:.1f} s)")  # fmt: skip
+        print(f"{'chains':>8} {'ours':>9} {'eager':>9} {'plain':>9} {'torchebm':>9} "
+              f"{'ours/plain':>10} {'ours/tebm':>9} {'peak frac':>9}")  # fmt: skip
         for n in ("1000", "10000", "100000"):
             r = lv[n]
             te = "-" if r["torchebm"] is None else f"{r['torchebm'] / 1e6:.2f}M"
-            print(f"{n:>8} {r['ours'] / 1e6:>9.2f}M {r['plain'] / 1e6:>9.2f}M {te:>10} "
-                  f"{r['ours'] / r['plain']:>10.2f} {r['peak_fraction']:>9.2f}")  # fmt: skip
+            vs_te = "-" if r["torchebm"] is None else f"{r['ours'] / r['torchebm']:.2f}"
+            print(f"{n:>8} {r['ours'] / 1e6:>8.2f}M {r['ours_eager'] / 1e6:>8.2f}M "
+                  f"{r['plain'] / 1e6:>8.2f}M {te:>9} {r['ours'] / r['plain']:>10.2f} "
+                  f"{vs_te:>9} {r['peak_fraction']:>9.2f}")  # fmt: skip
     if res.get("train"):
         print("train steps/s: " + ", ".join(
             f"{k} {v:.1f}" for k, v in res["train"].items() if v is not None))  # fmt: skip

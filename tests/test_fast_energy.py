@@ -42,3 +42,84 @@ def test_fast_and_eager_samplers_give_the_same_chains(kind):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     if sa.acceptance is not None:
         assert sa.acceptance == pytest.approx(sb.acceptance, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"clamp_box": True, "grad_clamp": 0.5, "noise_mode": "decoupled", "noise": 0.3}],
+    ids=["plain", "clamped-decoupled"],
+)
+def test_fused_step_gives_the_autograd_chains(opts):
+    """The fused ULA step (used for every MLP Langevin run) against the autograd reference,
+    with the box clamp, gradient clamp and decoupled noise that it implements itself."""
+    torch.manual_seed(2)
+    m = build_model(ModelConfig(width=32, depth=3))
+    x0 = torch.randn(300, 2) * 3
+    cfg = SamplerConfig(step_size=0.05, **opts)
+    a, sa = Sampler(cfg, 2.0, fast=True).run(m, x0, 25, torch.Generator().manual_seed(4))
+    b, sb = Sampler(cfg, 2.0, fast=False).run(m, x0, 25, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert sa.mean_energy == pytest.approx(sb.mean_energy, rel=1e-4, abs=1e-5)
+    assert sa.grad_norm == pytest.approx(sb.grad_norm, rel=1e-4)
+    if opts.get("clamp_box"):
+        assert a.abs().max() <= 2.0
+
+
+def _compiled_or_skip():
+    from ebm_studio.core import fast_energy
+
+    if fast_energy.compiled_langevin_step() is None or not fast_energy.compile_available():
+        pytest.skip("torch.compile is not available on this machine")
+    return fast_energy
+
+
+@pytest.mark.slow
+def test_compiled_step_gives_the_eager_chains():
+    """The compiled Langevin step against the eager one, over several block shapes (a full
+    block and a remainder) and a live step-size change (a 0-d tensor, not a constant baked into
+    the compiled code)."""
+    fast_energy = _compiled_or_skip()
+    torch.manual_seed(5)
+    m = build_model(ModelConfig(width=64, depth=3))
+    x0 = torch.randn(700, 2) * 2
+    runs = {}
+    for compiled in (False, True):
+        s = Sampler(SamplerConfig(step_size=0.02, compile=compiled), 4.5)
+        gen = torch.Generator().manual_seed(6)
+        x, st1 = s.run(m, x0, 15, gen, block=512)
+        s.step_size = 0.005
+        x, st2 = s.run(m, x, 15, gen, block=512)
+        runs[compiled] = (x, st1, st2)
+    if not fast_energy.compile_available():
+        pytest.skip("torch.compile failed on this machine; the eager fallback ran")
+    (a, a1, a2), (b, b1, b2) = runs[False], runs[True]
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(a, x0)
+    for sa, sb in ((a1, b1), (a2, b2)):
+        assert sb.mean_energy == pytest.approx(sa.mean_energy, rel=1e-4, abs=1e-5)
+        assert sb.grad_norm == pytest.approx(sa.grad_norm, rel=1e-4)
+
+
+def test_failed_compilation_falls_back_to_the_same_chains(monkeypatch):
+    """If the compiled step raises (e.g. no C++ compiler), the run continues eagerly with the
+    same random draws, and compilation is not retried."""
+    from ebm_studio.core import fast_energy
+
+    calls = []
+
+    def broken(*args):
+        calls.append(1)
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(fast_energy, "_compiled", broken)
+    monkeypatch.setattr(fast_energy, "_compile_failed", False)
+    torch.manual_seed(7)
+    m = build_model(ModelConfig(width=32, depth=2))
+    x0 = torch.randn(200, 2)
+    runs = [
+        Sampler(cfg, 4.5).run(m, x0, 10, torch.Generator().manual_seed(8))[0]
+        for cfg in (SamplerConfig(compile=True), SamplerConfig())
+    ]
+    a, b = runs
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert len(calls) == 1 and not fast_energy.compile_available()

@@ -146,6 +146,9 @@ class SamplerConfig:
     augment_every: int = param(0, lo=0, hi=10000, help="apply every m sampler steps (0 off)")
     augment_on_draw: bool = param(False, help="apply when a start is drawn from the buffer")
     augment_mh: bool = param(True, help="Metropolis-correct augmentation moves")
+    # torch.compile the fused Langevin step of MLP energies (compiles once on first use; eager
+    # fallback). Pays for many chains (sample mode, benchmarks), not for 256-chain training.
+    compile: bool = param(False, help="compile the Langevin step (first use compiles)")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,19 @@ fixed network, E(x) and dE/dx need one forward pass that keeps the pre-activatio
 backward pass through the transposed weights — the same arithmetic, without the bookkeeping.
 Weights are read once per sampler run (they do not change while chains move). The autograd path
 in ``samplers.energy_and_grad`` stays the reference; tests check both give the same chains.
+
+``langevin_step`` writes one whole ULA step (move, then E and dE/dx at the new point) as a
+function of tensors only. Run eagerly it is the fallback; ``compiled_langevin_step`` hands the
+same function to ``torch.compile``, which fuses the element-wise work (activations, slopes,
+the update, the statistics) into a few loops around the matrix products. Compilation happens on
+first use (seconds to a minute on a 2-core CPU) and, if it fails for any reason (no C++
+compiler, an unsupported platform), the eager function is used from then on.
 """
 
 from __future__ import annotations
+
+import logging
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +44,23 @@ def _act_and_slope(name: str, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
         e = torch.expm1(h.clamp_max(0))
         pos = h > 0
         return torch.where(pos, h, e), torch.where(pos, torch.ones_like(h), e + 1)
+    raise ValueError(name)
+
+
+def _act(name: str, h: torch.Tensor) -> torch.Tensor:
+    """Activation only (forward passes: grid evaluation, energies without gradients)."""
+    if name == "silu":
+        return F.silu(h)
+    if name == "softplus":
+        return F.softplus(h)
+    if name == "tanh":
+        return torch.tanh(h)
+    if name == "relu":
+        return torch.relu(h)
+    if name == "leakyrelu":
+        return F.leaky_relu(h, 0.2)
+    if name == "elu":
+        return F.elu(h)
     raise ValueError(name)
 
 
@@ -82,20 +109,97 @@ class FastMLPEnergy:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         a = x
         for (_, b), wt in zip(self.layers[:-1], self.w_t[:-1]):
-            a, _ = _act_and_slope(self.act, torch.addmm(b, a, wt))
-        w, b = self.layers[-1]
-        return torch.addmm(b, a, self.w_t[-1]).squeeze(-1)
+            a = _act(self.act, torch.addmm(b, a, wt))
+        return torch.addmm(self.layers[-1][1], a, self.w_t[-1]).squeeze(-1)
 
     @torch.no_grad()
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        slopes = []
-        a = x
-        for (_, b), wt in zip(self.layers[:-1], self.w_t[:-1]):
-            a, s = _act_and_slope(self.act, torch.addmm(b, a, wt))
-            slopes.append(s)
-        w_out, b_out = self.layers[-1]
-        e = torch.addmm(b_out, a, self.w_t[-1]).squeeze(-1)
-        d = slopes[-1] * w_out  # (N, width) * (1, width)
-        for (w, _), s in zip(reversed(self.layers[1:-1]), reversed(slopes[:-1])):
-            d = torch.mm(d, w).mul_(s)
-        return e, torch.mm(d, self.layers[0][0])
+        return _energy_and_grad(x, self.act, self.weights, self.biases, self.w_t)
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        return [w for w, _ in self.layers]
+
+    @property
+    def biases(self) -> list[torch.Tensor]:
+        return [b for _, b in self.layers]
+
+
+def _energy_and_grad(
+    x: torch.Tensor,
+    act: str,
+    ws: list[torch.Tensor],
+    bs: list[torch.Tensor],
+    wts: list[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    slopes = []
+    a = x
+    for b, wt in zip(bs[:-1], wts[:-1]):
+        a, s = _act_and_slope(act, torch.addmm(b, a, wt))
+        slopes.append(s)
+    e = torch.addmm(bs[-1], a, wts[-1]).squeeze(-1)
+    d = slopes[-1] * ws[-1]  # (N, width) * (1, width)
+    for w, s in zip(reversed(ws[1:-1]), reversed(slopes[:-1])):
+        d = torch.mm(d, w) * s
+    return e, torch.mm(d, ws[0])
+
+
+def langevin_step(
+    x: torch.Tensor,
+    g: torch.Tensor,
+    noise: torch.Tensor,
+    eta: torch.Tensor,
+    sigma: torch.Tensor,
+    box: torch.Tensor,
+    gclamp: torch.Tensor,
+    ws: list[torch.Tensor],
+    bs: list[torch.Tensor],
+    wts: list[torch.Tensor],
+    act: str,
+    clamp_box: bool,
+    clamp_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x' = x - eta clamp(g) + sigma noise (clamped to the box when asked), then E(x'), dE/dx'
+    and the step's statistics (sum of E', sum of |dE/dx'|). Scalars are 0-d tensors so that a
+    live change of step size or noise does not recompile."""
+    if clamp_grad:
+        g = torch.clamp(g, -gclamp, gclamp)
+    x = x - eta * g + sigma * noise
+    if clamp_box:
+        x = torch.clamp(x, -box, box)
+    e, g = _energy_and_grad(x, act, ws, bs, wts)
+    return x, e, g, e.sum(), g.norm(dim=-1).sum()
+
+
+log = logging.getLogger(__name__)
+_compiled = None
+_compile_failed = False
+_lock = threading.Lock()
+
+
+def compiled_langevin_step():
+    """``torch.compile(langevin_step)``, built once per process; None when compilation is not
+    available here (the caller then runs ``langevin_step`` eagerly)."""
+    global _compiled
+    if _compile_failed:
+        return None
+    with _lock:
+        if _compiled is None:
+            try:
+                _compiled = torch.compile(langevin_step, dynamic=True, fullgraph=True)
+            except Exception as exc:  # torch.compile unsupported on this platform
+                compile_failed(exc)
+                return None
+    return _compiled
+
+
+def compile_failed(exc: BaseException) -> None:
+    """Remember that compiling failed (once per process) and say why, once."""
+    global _compile_failed
+    if not _compile_failed:
+        log.warning("compiled sampler step unavailable, using eager: %s", str(exc)[:300])
+    _compile_failed = True
+
+
+def compile_available() -> bool:
+    return not _compile_failed

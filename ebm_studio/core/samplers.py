@@ -9,11 +9,13 @@ than one huge batch).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from . import fast_energy
 from .config import BufferConfig, SamplerConfig
 from .fast_energy import FastMLPEnergy
 
@@ -128,6 +130,40 @@ class Sampler:
         acc = (torch.log(u) < -(e_p - e).detach() / t) & torch.isfinite(e_p.detach())
         return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), g, acc
 
+    @torch.no_grad()
+    def _fused_langevin(self, x, g, gen):
+        """The ULA step of ``_langevin`` as one function of tensors (``fast_energy``), compiled
+        when ``cfg.compile`` asks for it. Same random draw, same arithmetic: same chains."""
+        assert self._fast is not None
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        eta = self.step_size
+        f = self._fast
+        args = (
+            x,
+            g,
+            noise,
+            *(
+                torch.tensor(v, dtype=x.dtype, device=x.device)
+                for v in (eta, _noise_sigma(self.cfg, eta), self.box, self.cfg.grad_clamp)
+            ),
+            f.weights,
+            f.biases,
+            f.w_t,
+            f.act,
+            self.cfg.clamp_box,
+            self.cfg.grad_clamp > 0,
+        )
+        step = fast_energy.compiled_langevin_step() if self.cfg.compile else None
+        if step is not None:
+            try:
+                # Compilation (first call) imports deprecated torch internals: not our warning.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    return step(*args)
+            except Exception as exc:  # compilation failed: eager from now on
+                fast_energy.compile_failed(exc)
+        return fast_energy.langevin_step(*args)
+
     # -- augmentation transitions (seed 002 §5.3.2) ---------------------------------------
     def augment(
         self, energy: EnergyFn, x: torch.Tensor, e: torch.Tensor, gen: torch.Generator
@@ -193,6 +229,7 @@ class Sampler:
             self.cfg.kind
         ]
         m = self.cfg.augment_every if self.cfg.augment != "none" else 0
+        fused = self._fast is not None and self.cfg.kind == "langevin"
         if self.cfg.kind == "rwmh":
             e = self._e(energy, x)
             g = torch.zeros_like(x)
@@ -206,11 +243,15 @@ class Sampler:
             if graph and t == plain and not x.requires_grad:
                 # Re-enter the graph: from here on, steps are differentiated w.r.t. theta.
                 e, g = self._eg(energy, x, create_graph=True)
-            x, e, g, acc = step_fn(energy, x, e, g, gen, graph)
-            if acc is not None:
-                acc_sum = acc_sum + acc.sum()
-            e_sum = e_sum + e.detach().sum()
-            g_sum = g_sum + g.detach().norm(dim=-1).sum()
+            if fused and not graph:
+                x, e, g, es, gs = self._fused_langevin(x, g, gen)
+                e_sum, g_sum = e_sum + es, g_sum + gs
+            else:
+                x, e, g, acc = step_fn(energy, x, e, g, gen, graph)
+                if acc is not None:
+                    acc_sum = acc_sum + acc.sum()
+                e_sum = e_sum + e.detach().sum()
+                g_sum = g_sum + g.detach().norm(dim=-1).sum()
             if m and (t + 1) % m == 0 and not graph:
                 x, e, _ = self.augment(energy, x, e, gen)
                 if self.cfg.kind != "rwmh":
