@@ -1,4 +1,4 @@
-"""Command-line entry points (DESIGN §4): gui, train, eval, presets.
+"""Command-line entry points (DESIGN §4): gui, train, compare, eval, plot, sample, presets.
 
 User errors (bad preset, CSV, checkpoint, --set value) print one sentence and exit with code 2;
 a diverged run exits with code 3 and leaves the last good checkpoint.
@@ -31,12 +31,9 @@ def cannot_write(path: str | Path, e: OSError) -> UserError:
 
 
 def _parse_value(text: str) -> Any:
-    import tomllib
+    from .core.overrides import parse_value  # TOML scalar, or a bare word such as buffer
 
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text  # a bare word: a string choice such as buffer or silu
+    return parse_value(text)
 
 
 def build_config(args: argparse.Namespace):
@@ -167,6 +164,46 @@ def summary_line(step: int, m: dict[str, float]) -> str:
     return " | ".join(parts)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two runs in lock-step on the same data and seed (arm B = arm A with --set-b), then both
+    arms' exact metrics side by side."""
+    from tqdm import tqdm
+
+    from .core.compare import ArmDiverged, CompareRun
+    from .core.config import ConfigError
+    from .core.overrides import parse_assignments
+
+    _, cfg, points = build_config(args)
+    try:
+        overrides = parse_assignments(args.set_b or [])
+    except ConfigError as e:
+        raise UserError(f"--set-b: {e}") from None
+    run = CompareRun(cfg, overrides, points)
+    steps = cfg.train.steps
+    bar = tqdm(total=steps, desc="comparing", unit="step", file=sys.stderr, dynamic_ncols=True)
+    try:
+        run.train(steps, callback=lambda _: bar.update(1))
+    except ArmDiverged as d:
+        print(f"error: {d}", file=sys.stderr)
+        return EXIT_DIVERGED
+    finally:
+        bar.close()
+    final = run.final_metrics()
+    if args.json:
+        arms = {arm: {"settings": t, "metrics": m} for arm, t, m in zip("AB", run.titles, final)}
+        print(json.dumps(arms, indent=2))
+        return 0
+    print(f"A: {run.titles[0]}\nB: {run.titles[1]}")
+    metrics = ("kl", "nll", "log_z_grid", "log_z_error", "mmd")
+    keys = [k for k in metrics if k in final[0] or k in final[1]]
+    print(f"{'':>12} {'A':>10} {'B':>10}")
+    for k in ["step", *keys]:
+        cells = [m.get(k) for m in final]
+        shown = ["-" if v is None else f"{v:.0f}" if k == "step" else f"{v:.4f}" for v in cells]
+        print(f"{k:>12} {shown[0]:>10} {shown[1]:>10}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -290,6 +327,19 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="CHECKPOINT", help="continue a saved run")
     t.add_argument("--out", required=True, help="output directory")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser(
+        "compare", help="train two runs in lock-step (arm B = A with --set-b), print both"
+    )
+    c.add_argument("preset", nargs="?", default="buffer-ml", help="arm A: preset name or path")
+    c.add_argument("--set-b", action="append", metavar="SECTION.KEY=VALUE", help="arm B only")
+    c.add_argument("--steps", type=int)
+    c.add_argument("--seed", type=int)
+    c.add_argument("--device", choices=("cpu", "cuda", "mps", "auto"))
+    c.add_argument("--data", help="CSV of points (two columns) both arms train on")
+    c.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="both arms")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compare)
 
     e = sub.add_parser("eval", help="print the metrics of a checkpoint")
     e.add_argument("checkpoint")
