@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from ..core.config import Config, ConfigError
 from ..core.trainer import Snapshot
 from .app import APP_NAME, configure_runtime
+from .compare import CompareWindow
 from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
@@ -113,6 +114,8 @@ class MainWindow(QMainWindow):
         self.history: list[dict[str, float]] = []
         self.recorder = Recorder()
         self._recent: list[str] = []
+        self._torch_threads = torch_threads
+        self.compare_window: CompareWindow | None = None
         self.setWindowTitle(f"{APP_NAME} — {title}" if title else APP_NAME)
         self.resize(1500, 950)
 
@@ -378,6 +381,14 @@ class MainWindow(QMainWindow):
             self.sample_action,
         ):
             run_menu.addAction(a)
+        run_menu.addSeparator()
+        self.compare_action = self._action(
+            "&Compare...",
+            "C",
+            self.open_compare,
+            tip="Two runs side by side on these settings, arm B with a few changed (lock-step)",
+        )
+        run_menu.addAction(self.compare_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.settings_dock.toggleViewAction())
         view_menu.addAction(self.curves_dock.toggleViewAction())
@@ -698,6 +709,31 @@ class MainWindow(QMainWindow):
             path += ".mp4" if chosen.startswith("MP4") else ".gif"
         self.save_recording(path)
 
+    # ------------------------------------------------------------------ compare mode
+    def open_compare(self) -> CompareWindow:
+        """Open (or raise) the compare window; arm A starts from the settings shown here.
+
+        The main run pauses: two training threads on a two-core machine would halve both."""
+        win = self.compare_window
+        if win is None or win.closed:
+            if win is not None:
+                win.deleteLater()
+            win = CompareWindow(
+                self.controller.config,
+                self.controller.points,
+                arm_a_source=lambda: (self.controller.config, self.controller.points),
+                torch_threads=self._torch_threads,
+                parent=self,
+            )
+            self.compare_window = win
+        if self.controller.playing:
+            self.controller.pause()
+            self.statusBar().showMessage("Paused this run while the compare window trains", 8000)
+        win.show()
+        win.raise_()
+        win.activateWindow()
+        return win
+
     # ------------------------------------------------------------------ share strings
     def share_string(self) -> str:
         from ..core.share import encode
@@ -749,6 +785,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.save_settings()
+        if self.compare_window is not None:
+            self.compare_window.close()  # stops its thread
         self._ack_timer.stop()
         self.controller.shutdown()
         super().closeEvent(event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,16 @@ class Load:
     path: str
 
 
+@dataclass(frozen=True, eq=False)
+class ResetCompare:
+    """Compare mode: rebuild both arms from ``config`` (arm A) and ``overrides`` (arm B =
+    A with these ``section.key=value`` pairs), on ``points`` for "drawn"/"csv" data."""
+
+    config: Config
+    overrides: tuple[tuple[str, Any], ...] = ()
+    points: np.ndarray | None = None
+
+
 @dataclass(frozen=True)
 class Stop:
     """Leave the worker loop (the thread then finishes)."""
@@ -110,6 +121,7 @@ Command = (
     | MoveDevice
     | Save
     | Load
+    | ResetCompare
     | Stop
 )
 
@@ -141,6 +153,7 @@ __all__ = [
     "MoveDevice",
     "Save",
     "Load",
+    "ResetCompare",
     "Stop",
     "coalesce",
 ]

@@ -80,7 +80,53 @@ class _SampleRun:
     stats: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-class TrainingThread(QThread):
+class FrameWorker(QThread):
+    """The GUI-facing half of a worker thread (the training thread, compare mode's thread):
+    commands in through a queue, frames out only after the GUI acknowledged the last one."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._acked = threading.Event()
+        self._acked.set()
+        self.frames_emitted = 0
+
+    def send(self, command: Command) -> None:
+        """Queue a command; the worker runs it between two optimizer steps."""
+        self._queue.put(command)
+        self._wake.set()
+
+    def acknowledge_frame(self) -> None:
+        """The GUI has drawn the last snapshot: the worker may emit the next one."""
+        self._acked.set()
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Ask the loop to end and wait for the thread to finish (the GUI's shutdown path).
+        The loop checks between optimizer steps, so this waits at most about one step."""
+        self.request_stop()
+        if not self.isRunning():
+            return True
+        return self.wait() if timeout_ms is None else self.wait(timeout_ms)
+
+    def _drain(self) -> list[Command]:
+        """Every command queued so far, coalesced (worker thread)."""
+        commands = []
+        while True:
+            try:
+                commands.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return coalesce(commands)
+
+
+class TrainingThread(FrameWorker):
     """Runs the trainer in its own thread. Signals are emitted from the worker thread and
     delivered queued to receivers living in the GUI thread."""
 
@@ -107,12 +153,6 @@ class TrainingThread(QThread):
         self._points = points
         self._threads = torch_threads or default_torch_threads()
         self._grid_interval = grid_interval
-        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._acked = threading.Event()
-        self._acked.set()
-        self.frames_emitted = 0
         # Worker-side state: touched only from run() (the worker thread).
         self.trainer: Trainer | None = None
         self._playing = False
@@ -130,29 +170,6 @@ class TrainingThread(QThread):
         self._rate_mark = (time.monotonic(), 0)
         self._state = ""
 
-    # ------------------------------------------------------------------ GUI-side (thread-safe)
-    def send(self, command: Command) -> None:
-        """Queue a command; the worker runs it between two optimizer steps."""
-        self._queue.put(command)
-        self._wake.set()
-
-    def acknowledge_frame(self) -> None:
-        """The GUI has drawn the last snapshot: the worker may emit the next one."""
-        self._acked.set()
-        self._wake.set()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
-        """Ask the loop to end and wait for the thread to finish (the GUI's shutdown path).
-        The loop checks between optimizer steps, so this waits at most about one step."""
-        self.request_stop()
-        if not self.isRunning():
-            return True
-        return self.wait() if timeout_ms is None else self.wait(timeout_ms)
-
     # ------------------------------------------------------------------ worker loop
     def run(self) -> None:
         torch.set_num_threads(self._threads)
@@ -166,13 +183,7 @@ class TrainingThread(QThread):
         self._set_state("stopped")
 
     def _iterate(self) -> None:
-        commands = []
-        while True:
-            try:
-                commands.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        for cmd in coalesce(commands):
+        for cmd in self._drain():
             if self._stop.is_set():
                 return
             try:
@@ -448,14 +459,7 @@ class TrainingThread(QThread):
         return self._rate if self._busy() else 0.0
 
     def _static_layers(self, t: Trainer) -> dict[str, Any]:
-        """What changes only on reset: shown data points and the true log-density grid."""
-        out: dict[str, Any] = {"data": t.train_x[:DATA_POINTS_SHOWN].cpu().numpy().copy()}
-        if t.dataset.has_density:
-            pts, _ = grid_points(t.box, TRUE_DENSITY_RES)
-            with torch.no_grad():
-                lp = t.dataset.log_prob(pts.double())
-            out["true_log_p"] = lp.reshape(TRUE_DENSITY_RES, TRUE_DENSITY_RES).numpy().copy()
-        return out
+        return static_layers(t)
 
     # ------------------------------------------------------------------ helpers
     def _busy_state(self) -> str:
@@ -471,6 +475,17 @@ class TrainingThread(QThread):
         self._halt()
         self._dirty = True
         self.failed.emit(f"{type(e).__name__}: {e}")
+
+
+def static_layers(t: Trainer) -> dict[str, Any]:
+    """What changes only on reset: shown data points and the true log-density grid."""
+    out: dict[str, Any] = {"data": t.train_x[:DATA_POINTS_SHOWN].cpu().numpy().copy()}
+    if t.dataset.has_density:
+        pts, _ = grid_points(t.box, TRUE_DENSITY_RES)
+        with torch.no_grad():
+            lp = t.dataset.log_prob(pts.double())
+        out["true_log_p"] = lp.reshape(TRUE_DENSITY_RES, TRUE_DENSITY_RES).numpy().copy()
+    return out
 
 
 HEALTH_SAMPLE = 256  # chains, data and buffer points per frame for the chain-health panel
@@ -494,4 +509,4 @@ def _health_energies(t: Trainer, snap: Snapshot) -> dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["TrainingThread", "Snapshot", "default_torch_threads"]
+__all__ = ["FrameWorker", "TrainingThread", "Snapshot", "default_torch_threads"]

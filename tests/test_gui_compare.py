@@ -1,0 +1,157 @@
+"""Compare mode under pytest-qt (offscreen): the thread, the window, and its main-window entry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_gui import image_array
+from test_worker import TIMEOUT, small_config
+
+from ebm_studio.gui.compare import ARM_COLOURS, CompareWindow
+from ebm_studio.gui.main_window import MainWindow
+from ebm_studio.worker.commands import TrainSteps
+from ebm_studio.worker.compare_thread import CompareThread
+
+
+def config(**over):
+    return small_config(**{"train.eval_every": 5, **over})
+
+
+@pytest.fixture
+def compare(qtbot):
+    made: list[CompareWindow] = []
+
+    def make(overrides: str | None = None, **over) -> CompareWindow:
+        w = CompareWindow(config(**over), overrides=overrides, torch_threads=1)
+        qtbot.addWidget(w)
+        made.append(w)
+        w.show()
+        qtbot.waitUntil(lambda: w.last_frame is not None, timeout=TIMEOUT)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def test_identical_arms_in_the_thread_give_identical_frames(qtbot):
+    thread = CompareThread(config(), (), torch_threads=1)
+    frames = []
+
+    def on_frame(frame):
+        frames.append(frame)
+        thread.acknowledge_frame()
+
+    thread.snapshot_ready.connect(on_frame)
+    thread.send(TrainSteps(7))
+    thread.start()
+    try:
+        qtbot.waitUntil(lambda: bool(frames) and frames[-1].step == 7, timeout=TIMEOUT)
+    finally:
+        assert thread.stop_and_wait(TIMEOUT)
+    last = frames[-1]
+    assert last.a.step == last.b.step == 7 and last.extra["in_step"]
+    assert np.array_equal(last.a.energy, last.b.energy)
+    assert np.array_equal(last.a.chains, last.b.chains)
+    rows_a = [{k: v for k, v in r.items() if k != "steps_per_s"} for f in frames for r in f.a.rows]
+    rows_b = [{k: v for k, v in r.items() if k != "steps_per_s"} for f in frames for r in f.b.rows]
+    assert rows_a == rows_b and [r["step"] for r in rows_a] == [float(i) for i in range(1, 8)]
+
+
+def test_play_advances_both_arms_and_their_curves(compare, qtbot):
+    w = compare()  # arm B defaults to the other objective family
+    a_title, b_title = (v.title.text() for v in w.views)
+    assert "objective.name=mcmc" in a_title and "objective.name=nce" in b_title
+    assert "objective.name=nce" in w.curves.legend.text()
+    w.play_action.trigger()
+    qtbot.waitUntil(lambda: w.controller.state == "playing", timeout=TIMEOUT)
+    assert w.play_action.text() == "Pause"
+    qtbot.waitUntil(lambda: w.last_frame.step >= 12, timeout=TIMEOUT)
+    w.play_action.trigger()
+    qtbot.waitUntil(lambda: w.controller.state == "paused", timeout=TIMEOUT)
+    frame = w.last_frame
+    assert frame.a.step == frame.b.step == frame.step
+    for arm in ("A", "B"):
+        for key in ("loss", "grad_norm", "kl", "nll"):
+            qtbot.waitUntil(lambda a=arm, k=key: (a, k) in w.curves.series, timeout=TIMEOUT)
+    # MMD compares chains with data: only the MCMC arm has chains.
+    assert ("A", "mmd") in w.curves.series and ("B", "mmd") not in w.curves.series
+    w.curves.redraw()
+    for arm in ("A", "B"):
+        x, y = w.curves.curves[(arm, "loss")].getData()
+        assert len(x) >= 12 and np.isfinite(y).all()
+    # Both arm colours are on the curves (checked on pixels, not on a golden image).
+    w.curves.graphics.resize(900, 300)
+    img = image_array(w.curves.graphics.grab().toImage()).reshape(-1, 3).astype(int)
+    for colour in ARM_COLOURS:
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(img - rgb).sum(1) < 40).sum() > 50, colour
+    thread = w.controller.thread
+    w.close()
+    assert not thread.isRunning()
+
+
+def test_step_and_train_n_move_both_arms_in_lock_step(compare, qtbot):
+    w = compare("sampler.step_size=0.02")
+    w.step_action.trigger()
+    qtbot.waitUntil(lambda: w.last_frame.step == 1, timeout=TIMEOUT)
+    w.train_n.setValue(4)
+    w.train_n_action.trigger()
+    qtbot.waitUntil(lambda: w.last_frame.step == 5, timeout=TIMEOUT)
+    assert w.last_frame.a.step == w.last_frame.b.step == 5
+    assert "sampler.step_size=0.01" in w.views[0].title.text()
+    assert "sampler.step_size=0.02" in w.views[1].title.text()
+
+
+def test_a_bad_override_is_refused_and_the_pair_goes_on(compare, qtbot):
+    w = compare("sampler.step_size=0.02")
+    resets = []
+    w.controller.run_reset.connect(resets.append)
+    w.step_action.trigger()
+    qtbot.waitUntil(lambda: w.last_frame.step == 1, timeout=TIMEOUT)
+    w.overrides_edit.setText("objective.nam=nce")
+    assert not w.apply_overrides()
+    assert "unknown key 'objective.nam'" in w.error_text() and "arm B" in w.error_text()
+    w.overrides_edit.setText("data.name=rings")
+    assert not w.apply_overrides()
+    assert "same data and seed" in w.error_text()
+    assert w.controller.overrides == (("sampler.step_size", 0.02),)
+    w.step_action.trigger()  # the same pair continues
+    qtbot.waitUntil(lambda: w.last_frame.step == 2, timeout=TIMEOUT)
+    assert resets == []
+    # A good override starts a new pair at step 0 and retitles arm B.
+    w.overrides_edit.setText("objective.name=dsm")
+    assert w.apply_overrides()
+    qtbot.waitUntil(lambda: len(resets) == 1 and w.last_frame.step == 0, timeout=TIMEOUT)
+    assert "objective.name=dsm" in w.views[1].title.text() and w.error_text() == ""
+    assert w.controller.overrides == (("objective.name", "dsm"),)
+
+
+def test_main_window_opens_compare_with_its_settings_and_closes_it(qtbot):
+    main = MainWindow(config(**{"sampler.step_size": 0.03}), torch_threads=1)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitUntil(lambda: main.last_snapshot is not None, timeout=TIMEOUT)
+    main.controller.play()
+    qtbot.waitUntil(lambda: main.controller.playing, timeout=TIMEOUT)
+    main.compare_action.trigger()
+    w = main.compare_window
+    assert w is not None and w.isVisible()
+    assert w.controller.config.sampler.step_size == 0.03  # arm A = the main window's settings
+    qtbot.waitUntil(lambda: not main.controller.playing, timeout=TIMEOUT)  # main run paused
+    qtbot.waitUntil(lambda: w.last_frame is not None, timeout=TIMEOUT)
+    assert main.open_compare() is w  # a second trigger raises the same window
+    thread = w.controller.thread
+    main.close()
+    assert not thread.isRunning() and not main.controller.thread.isRunning()
+
+
+def test_a_diverging_arm_pauses_the_pair_and_says_which(compare, qtbot):
+    w = compare("optim.lr=1, train.energy_limit=1")  # arm B blows up within a few steps
+    w.train_n.setValue(50)
+    w.train_n_action.trigger()
+    qtbot.waitUntil(lambda: "Arm B" in w.error_text(), timeout=TIMEOUT)
+    assert "diverged" in w.error_text() and "both arms are back at step" in w.error_text()
+    qtbot.waitUntil(lambda: w.controller.state == "paused", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.last_frame.extra["state"] == "paused", timeout=TIMEOUT)
+    assert w.last_frame.a.step == w.last_frame.b.step < 50
