@@ -66,3 +66,19 @@ def test_split_rhat_detects_non_mixing():
     assert split_rhat(stuck) > 1.5
     trend = np.linspace(0, 5, 1000)[:, None] + rng.standard_normal((1000, 4))
     assert split_rhat(trend) > 1.2
+
+
+def test_mlp_grid_uses_the_model_energy():
+    """The grid of an MLP energy (evaluated by the hand-written forward pass, in blocks) is the
+    module's own E at the cell centres, spectral normalisation included."""
+    from ebm_studio.core.config import ModelConfig
+    from ebm_studio.core.metrics import energy_grid
+    from ebm_studio.core.models import build_model
+
+    torch.manual_seed(0)
+    for sn in (False, True):
+        m = build_model(ModelConfig(width=32, depth=2, spectral_norm=sn)).eval()
+        pts, _ = grid_points(3.0, 70)  # 4900 cells: more than one block
+        with torch.no_grad():
+            want = m(pts).reshape(70, 70)
+        torch.testing.assert_close(energy_grid(m, 3.0, 70), want, rtol=1e-5, atol=1e-5)
