@@ -49,3 +49,34 @@ def test_health_panel_without_buffer_shows_no_buffer_numbers(qtbot):
     assert panel.values["acceptance"] is None  # ULA has no acceptance
     assert panel.values["reinit_noise"] is None and panel.labels["age"].text() == "-"
     win.w.close()
+
+
+def test_adaptation_toggle_moves_the_mala_step_toward_the_target(qtbot):
+    """Ticking the dock's adaptation box sets sampler.adapt in the running config. On the
+    fresh, nearly flat model MALA accepts almost every move (acceptance ~1 > target 0.6), so
+    the shown step grows from 0.5; without adaptation it stays at 0.5."""
+    cfg = small_config(
+        **{"objective.start": "noise", "sampler.kind": "mala", "sampler.step_size": 0.5}
+    )
+    win = Window(qtbot, cfg)
+    panel = win.w.health
+    assert panel.adapt.isEnabled() and not panel.adapt.isChecked()
+    win.w.play_action.trigger()
+    win.wait(lambda: panel.values.get("step") is not None)
+    assert panel.values["step"] == 0.5
+    panel.target.setValue(0.6)
+    panel.adapt.setChecked(True)
+    assert win.c.config.sampler.adapt and win.c.config.sampler.target_accept == 0.6
+    win.wait(lambda: panel.values["step"] > 0.75)
+    assert panel.values["acceptance"] > 0.6
+    assert panel.labels["step"].text() != "-"
+    win.w.close()
+    assert not win.c.thread.isRunning()
+
+
+def test_adaptation_box_follows_the_sampler_kind(qtbot):
+    win = Window(qtbot, small_config(**{"sampler.kind": "langevin"}))
+    assert not win.w.health.adapt.isEnabled()
+    win.c.set_value("sampler.kind", "mala")
+    assert win.w.health.adapt.isEnabled()
+    win.w.close()

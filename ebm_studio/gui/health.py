@@ -13,7 +13,15 @@ from collections import deque
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.metrics import autocorrelation, ess, split_rhat
 from ..core.trainer import Snapshot
@@ -35,6 +43,7 @@ class HealthPanel(QWidget):
         self._accept: deque[float] = deque(maxlen=REINIT_ROWS)
         self._reinit: deque[tuple[float, float]] = deque(maxlen=REINIT_ROWS)
         self._last: Snapshot | None = None
+        self._step: float | None = None
         self._dirty = False
         self.values: dict[str, float | None] = {}
 
@@ -42,6 +51,7 @@ class HealthPanel(QWidget):
         grid = QGridLayout()
         names = [
             ("acceptance", "acceptance"),
+            ("step", "MALA step size"),
             ("ess", "ESS (window)"),
             ("rhat", "split R-hat"),
             ("window", "window (frames x chains)"),
@@ -55,7 +65,32 @@ class HealthPanel(QWidget):
             lab.setObjectName(f"health_{key}")
             self.labels[key] = lab
             grid.addWidget(lab, i, 1)
-        grid.setRowStretch(len(names), 1)
+        # MALA step adaptation toward a target acceptance (sampler.adapt / target_accept).
+        self._controller = controller
+        self.adapt = QCheckBox("adapt MALA step to acceptance")
+        self.adapt.setObjectName("health_adapt")
+        self.adapt.setToolTip(
+            "After each update, multiply the MALA step by exp(0.5 (acceptance - target)) "
+            "(sampler.adapt). Takes effect with the MALA sampler."
+        )
+        self.target = QDoubleSpinBox()
+        self.target.setObjectName("health_target")
+        self.target.setRange(0.05, 0.95)  # SamplerConfig.target_accept bounds
+        self.target.setSingleStep(0.05)
+        self.target.setDecimals(3)
+        self.target.setPrefix("target ")
+        row = len(names)
+        grid.addWidget(self.adapt, row, 0)
+        grid.addWidget(self.target, row, 1)
+        grid.setRowStretch(row + 1, 1)
+        if controller is not None:
+            self.show_config(controller.config)
+            controller.config_changed.connect(self.show_config)
+            controller.config_edited.connect(lambda _key, cfg: self.show_config(cfg))
+            self.adapt.toggled.connect(lambda on: controller.set_value("sampler.adapt", on))
+            self.target.valueChanged.connect(
+                lambda v: controller.set_value("sampler.target_accept", float(v))
+            )
 
         self.hist_plot = pg.PlotWidget(title="energy: data / chains / buffer")
         self.hist_plot.addLegend(offset=(5, 5))
@@ -91,12 +126,26 @@ class HealthPanel(QWidget):
             controller.snapshot_ready.connect(self.add_snapshot)
             controller.run_reset.connect(self.clear_run)
 
+    def show_config(self, config) -> None:
+        """Reflect the run's adaptation settings without sending them back."""
+        s = config.sampler
+        for w in (self.adapt, self.target):
+            w.blockSignals(True)
+        self.adapt.setChecked(s.adapt)
+        self.target.setValue(s.target_accept)
+        for w in (self.adapt, self.target):
+            w.blockSignals(False)
+        self.target.setEnabled(s.adapt)
+        self.adapt.setEnabled(s.kind == "mala")
+
     # ------------------------------------------------------------------ input
     def add_snapshot(self, snap: Snapshot) -> None:
         """Store what the statistics need (cheap); plots refresh on the timer."""
         for r in snap.rows:
             if "acceptance" in r:
                 self._accept.append(r["acceptance"])
+            if "sampler_step" in r:
+                self._step = r["sampler_step"]
             if "reinit_noise" in r:
                 self._reinit.append((r["reinit_noise"], r.get("reinit_data", 0.0)))
         if "sample_acceptance" in snap.extra:
@@ -115,6 +164,7 @@ class HealthPanel(QWidget):
         self._energies.clear()
         self._accept.clear()
         self._reinit.clear()
+        self._step = None
         self._last = None
         self._dirty = True
 
@@ -128,6 +178,7 @@ class HealthPanel(QWidget):
             return
         self._dirty = False
         self._set("acceptance", float(np.mean(self._accept)) if self._accept else None)
+        self._set("step", self._step, "{:.4g}")
         if len(self._energies) >= 8:
             w = np.stack(self._energies)  # (frames, chains)
             self._set("ess", ess(w), "{:.0f}")

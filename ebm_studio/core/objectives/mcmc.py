@@ -99,6 +99,7 @@ class MCMCObjective(Objective):
         }
         if stats.acceptance is not None:
             parts["acceptance"] = stats.acceptance
+            parts["sampler_step"] = self.sampler.step_size  # after adaptation, if on
         if info.index is not None:
             parts["reinit_noise"] = info.frac_noise
             parts["reinit_data"] = info.frac_data
