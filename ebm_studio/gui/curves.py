@@ -34,7 +34,10 @@ PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
         "log Z",
         [("log_z_grid", "grid log Z", "#81c784"), ("log_z_learned", "learned log Z", "#f06292")],
     ),
-    ("acceptance", [("acceptance", "acceptance", "#4dd0e1")]),
+    (
+        "acceptance / MALA step",
+        [("acceptance", "acceptance", "#4dd0e1"), ("sampler_step", "step", "#ffab91")],
+    ),
     ("MMD² chains vs data", [("mmd", "MMD²", "#aed581")]),
     (
         "gradient norm",
@@ -105,6 +108,12 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
             note = pg.TextItem("no data in this run", color="#777777", anchor=(0.5, 0.5))
             plot.addItem(note, ignoreBounds=True)
             self._notes[i] = note
+            # Keep the note centred whatever the (linked) range does.
+            plot.getViewBox().sigRangeChanged.connect(
+                lambda _vb, rng, *_, n=note: n.setPos(
+                    (rng[0][0] + rng[0][1]) / 2, (rng[1][0] + rng[1][1]) / 2
+                )
+            )
 
     # ------------------------------------------------------------------ data
     def clear_run(self) -> None:
@@ -209,11 +218,6 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
                 self._set_title(i)
                 self._notes[i].setVisible(False)
             curve.setData(*s.data())
-        for i, note in self._notes.items():
-            if note.isVisible():
-                vb = self.plots[i].getViewBox()
-                (x0, x1), (y0, y1) = vb.viewRange()
-                note.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self._dirty = False
 
     def _make_curve(self, key: str) -> pg.PlotDataItem:

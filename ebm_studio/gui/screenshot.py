@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=45.0)
     ap.add_argument("--size", default="1600x1000", help="window size WxH")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument("--dock", choices=("curves", "health"), default=None, help="dock to raise")
     args = ap.parse_args(argv)
 
     from PySide6.QtCore import QSettings, QTimer
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         window.resize(w, h)
         window.show()
 
+        if args.dock == "health":
+            window.health_dock.raise_()
+        elif args.dock == "curves":
+            window.curves_dock.raise_()
+
         def start() -> None:
             if window.last_snapshot is None:
                 QTimer.singleShot(100, start)
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(out))
-            print(f"wrote {out} at step {window.last_snapshot.step}")
+            print(f"wrote {out} at step {window.last_snapshot.step}; banner: {window.banner.text()}")
             window.close()
 
         QTimer.singleShot(0, start)
