@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(out))
-            print(f"wrote {out} at step {window.last_snapshot.step}; banner: {window.banner.text()}")
+            step, banner = window.last_snapshot.step, window.banner.text()
+            print(f"wrote {out} at step {step}" + (f"; banner: {banner}" if banner else ""))
             window.close()
 
         QTimer.singleShot(0, start)
