@@ -180,14 +180,17 @@ def bench_gpu(quick: bool) -> dict | None:
     model = build_model(ModelConfig()).to(dev)
     n, steps = 1_000_000, 20
     x0 = torch.randn(n, 2, device=dev)
-    sampler = Sampler(SamplerConfig(step_size=0.01), box=4.5)
     gen = torch.Generator(device=dev).manual_seed(0)
+    rates = {}
+    for name, compiled in (("eager", False), ("compiled", True)):
+        sampler = Sampler(SamplerConfig(step_size=0.01, compile=compiled), box=4.5)
 
-    def run():
-        sampler.run(model, x0, steps, gen, block=n)
-        torch.cuda.synchronize()
+        def run(sampler=sampler):
+            sampler.run(model, x0, steps, gen, block=n)
+            torch.cuda.synchronize()
 
-    rate = n * steps / median_time(run, 3)
+        rates[name] = n * steps / median_time(run, 3)
+    rate = max(rates.values())
     peak = matmul_peak(dev)
     cfg = Config().with_value("train.device", "cuda").with_value("train.eval_every", 10**6)
     t = Trainer(cfg)
@@ -199,6 +202,8 @@ def bench_gpu(quick: bool) -> dict | None:
 
     return {
         "chain_steps_per_s_1M": rate,
+        "chain_steps_per_s_1M_eager": rates["eager"],
+        "chain_steps_per_s_1M_compiled": rates["compiled"],
         "peak_fraction": rate * 2 * mlp_flops_per_eval(ModelConfig()) / peak,
         "train_step_ms": 1000 * median_time(train, 3) / 20,
         "device": torch.cuda.get_device_name(),
