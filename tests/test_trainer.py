@@ -101,6 +101,36 @@ def test_state_round_trip_continues_identically():
     assert b.step_count == 20 and len(b.history) == 20
 
 
+def test_flow_checkpoint_restores_without_pretraining(monkeypatch):
+    """An FCE run (with its pretrained flow) saved and restored continues identically, and the
+    restore does not pretrain a flow that the checkpoint's weights replace anyway."""
+    from ebm_studio.core import flows
+
+    cfg = small(**{"objective.name": "fce", "objective.flow_pretrain": 30})
+    a = Trainer(cfg)
+    a.train(5)
+    tensors, meta = a.state_dict()
+    pretrain_steps = []
+    build = flows.build_flow
+
+    def spy(*args):
+        pretrain_steps.append(args[4])
+        return build(*args)
+
+    monkeypatch.setattr(flows, "build_flow", spy)
+    b = Trainer(cfg, pretrain=False)
+    b.load_state_dict(tensors, meta)
+    assert pretrain_steps and all(s == 0 for s in pretrain_steps)
+    a.train(5)
+    b.train(5)
+    assert all(torch.equal(x, y) for x, y in zip(params(a), params(b)))
+    assert all(torch.equal(x, y) for x, y in zip(a.ctx.flow.parameters(), b.ctx.flow.parameters()))
+    # After the restore, a new flow (another layout) is pretrained again.
+    b.apply_config(cfg.with_value("objective.flow_layers", 2))
+    b.reset()
+    assert pretrain_steps[-1] == 30
+
+
 def test_metrics_logged_every_eval():
     t = Trainer(small())
     t.train(20)

@@ -138,7 +138,7 @@ def restore_trainer(path: str | os.PathLike, points=None, device: str | None = N
         points = data.tensors["data.train"].numpy().astype(np.float64)
         if cfg.data.name != "image":
             cfg = replace(cfg, data=replace(cfg.data, name="drawn", path=""))
-    trainer = Trainer(cfg, points=points)
+    trainer = Trainer(cfg, points=points, pretrain=False)
     load_into(trainer, data, Path(path).name)
     return trainer
 

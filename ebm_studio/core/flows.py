@@ -154,10 +154,11 @@ def shared_flow(ctx: Context, layers: int, pretrain_steps: int) -> RealNVP:
     """The run's one flow (FCE's noise, SNL's "flow" proposal), created and ML-pretrained on
     first use. It lives on the objectives' Context so switching between FCE and SNL keeps it;
     a different number of coupling layers replaces it."""
-    flow = getattr(ctx, "flow", None)
-    if flow is None or len(flow.couplings) != layers:
-        flow = build_flow(layers, ctx.data, ctx.data_mean, ctx.data_cov, pretrain_steps, ctx.gen)
-        setattr(ctx, "flow", flow)  # noqa: B010 (Context has no declared slot for it yet)
+    flow = ctx.flow
+    if not isinstance(flow, RealNVP) or len(flow.couplings) != layers:
+        steps = pretrain_steps if ctx.pretrain else 0
+        flow = build_flow(layers, ctx.data, ctx.data_mean, ctx.data_cov, steps, ctx.gen)
+        ctx.flow = flow
     return flow
 
 

@@ -81,9 +81,15 @@ class Snapshot:
 class Trainer:
     """Owns the model, optimizer, objectives and data of one run."""
 
-    def __init__(self, config: Config, points: np.ndarray | None = None) -> None:
+    def __init__(
+        self, config: Config, points: np.ndarray | None = None, pretrain: bool = True
+    ) -> None:
+        """``pretrain=False`` when a checkpoint's state is loaded next (``load_state_dict``):
+        a flow is then built without its ML pretraining, whose result would be overwritten."""
         self._points = points
+        self._pretrain = pretrain
         self.reset(config)
+        self._pretrain = True
 
     # ------------------------------------------------------------------------------ setup
     def reset(self, config: Config | None = None) -> None:
@@ -123,6 +129,7 @@ class Trainer:
             data=d,
             data_mean=d.mean(0),
             data_cov=torch.cov(d.T) + 1e-6 * torch.eye(2, device=self.device),
+            pretrain=getattr(self, "_pretrain", True),
         )
         self.objectives: dict[str, Objective] = {}
         self.extra_opts: dict[str, torch.optim.Optimizer] = {}
@@ -383,11 +390,15 @@ class Trainer:
         self.ctx.data = self.train_x
         if self.dataset.has_density:
             self.test_log_p = self.dataset.log_prob(self.test_x.cpu().double()).to(self.device)
-        for name in meta["objectives"]:
-            saved = self.config
-            self.config = replace(saved, objective=replace(saved.objective, name=name))
-            self._objective()
-            self.config = saved
+        self.ctx.pretrain = False  # flows come from the checkpoint: no pretraining
+        try:
+            for name in meta["objectives"]:
+                saved = self.config
+                self.config = replace(saved, objective=replace(saved.objective, name=name))
+                self._objective()
+                self.config = saved
+        finally:
+            self.ctx.pretrain = True
         self._restore(tensors)
         self.step_count = int(meta["step"])
         cols = meta.get("history_columns", [])

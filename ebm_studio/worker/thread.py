@@ -321,7 +321,7 @@ class TrainingThread(FrameWorker):
         cfg = old.config
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
         uses_points = cfg.data.name in ("drawn", "csv")
-        new = Trainer(cfg, points=self._points if uses_points else None)
+        new = Trainer(cfg, points=self._points if uses_points else None, pretrain=False)
         new.load_state_dict(tensors, meta)
         if old.pending is not None:
             p = old.pending

@@ -21,6 +21,11 @@ class Context:
     data: torch.Tensor  # the training set, on device
     data_mean: torch.Tensor  # (2,)
     data_cov: torch.Tensor  # (2, 2)
+    # The run's RealNVP (FCE noise, SNL proposal), shared by the objectives; see shared_flow.
+    flow: nn.Module | None = None
+    # False while a checkpoint is being restored: its flow weights are loaded, so building the
+    # flow skips the ML pretraining (seconds of wasted work).
+    pretrain: bool = True
 
 
 class Objective:
