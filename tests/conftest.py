@@ -57,5 +57,5 @@ def pytest_terminal_summary(terminalreporter):
             f"{run.preset.name:<16} {run.dataset:<12} {f.get('kl', float('nan')):>7.3f} "
             f"{run.preset.kl_bound.get(run.dataset, float('nan')):>6.2f} "
             f"{'-' if err is None else f'{err:.3f}':>9} {steps:>6} {run.seconds:>8.1f} "
-            f"{steps / run.seconds:>8.1f}"
+            f"{steps / run.seconds:>8.1f}" + (f"  [{run.arm}]" if run.arm else "")
         )

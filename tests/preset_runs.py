@@ -23,6 +23,12 @@ class PresetRun:
     out: Path
     seconds: float
     rows: tuple[dict[str, float], ...]  # metrics.csv rows that carry exact metrics
+    extra: tuple[str, ...] = ()  # the CLI arguments of another arm of the preset
+
+    @property
+    def arm(self) -> str:
+        """The overrides of this arm (``key=value, ...``), empty for the preset itself."""
+        return ", ".join(a for a in self.extra if a != "--set")
 
     @property
     def final(self) -> dict[str, float]:
@@ -54,6 +60,6 @@ def train_preset(name: str, dataset: str, *extra: str) -> PresetRun:
             for r in csv.DictReader(f)
             if r.get("log_z_grid")
         )
-    run = PresetRun(load_preset(name), dataset, out, seconds, rows)
+    run = PresetRun(load_preset(name), dataset, out, seconds, rows, tuple(extra))
     _COMPLETED.append(run)
     return run
