@@ -48,6 +48,22 @@ def test_plot_svg_is_valid_xml_with_curves(ckpt, tmp_path):
     root = ET.parse(out).getroot()
     tags = [el.tag.split("}")[-1] for el in root.iter()]
     assert tags.count("image") == 2 and "polyline" in tags
+    # The curves are panels like the PNG's: one framed polyline per metric, each inside the
+    # right third of the figure and inside its own frame.
+    width, height = float(root.get("width")), float(root.get("height"))
+    els = {t: [e for e in root.iter() if e.tag.split("}")[-1] == t] for t in ("polyline", "rect")}
+    frames = [r for r in els["rect"] if r.get("fill") == "none"]
+    lines = els["polyline"]
+    assert len(lines) >= 2 and len(frames) == len(lines)
+    texts = [e.text for e in root.iter() if e.tag.split("}")[-1] == "text"]
+    assert any(t.startswith("loss") for t in texts)
+    for line, frame in zip(lines, frames):
+        xy = np.array([[float(v) for v in p.split(",")] for p in line.get("points").split()])
+        fx, fy = float(frame.get("x")), float(frame.get("y"))
+        fw, fh = float(frame.get("width")), float(frame.get("height"))
+        assert fx >= 2 * width / 3 and fx + fw <= width and fy + fh <= height
+        assert (xy[:, 0] >= fx - 0.1).all() and (xy[:, 0] <= fx + fw + 0.1).all()
+        assert (xy[:, 1] >= fy - 0.1).all() and (xy[:, 1] <= fy + fh + 0.1).all()
 
 
 def test_plot_bad_format_is_refused(ckpt, tmp_path, capsys):

@@ -62,25 +62,24 @@ def _smooth(ys: np.ndarray) -> np.ndarray:
     return np.concatenate([head, (c[k:] - c[:-k]) / k])
 
 
-def curves_image(history: list[dict], width: int, height: int) -> Image.Image:
-    """One small panel per metric (own y range, title with the last value), stacked."""
-    img = Image.new("RGB", (width, height), "white")
-    d = ImageDraw.Draw(img)
+def _curve_panels(history: list[dict], width: int, height: int, title: float, small: float):
+    """Layout shared by the PNG and SVG figures: one panel per metric, stacked, each with its
+    own y range (1st..99th percentile; the per-step loss smoothed), on a common step axis.
+    Returns (panels, (first step, last step)); each panel is a dict with key, colour, the
+    frame (left, top, right, bottom), title text, range text, pixel xs/ys and ``sparse``."""
     series = []
     for key, colour in zip(CURVE_KEYS, _CURVE_COLOURS):
         pts = [(r["step"], r[key]) for r in history if key in r and math.isfinite(r[key])]
         if len(pts) >= 2:
             series.append((key, colour, np.array(pts, dtype=np.float64)))
     if not series:
-        return img
-    font = ImageFont.load_default(size=max(10, height // 30))
-    small = ImageFont.load_default(size=max(9, height // 40))
+        return [], (0.0, 0.0)
     pad = max(8, width // 40)
-    title_h = font.size + 6
+    title_h = title + 6
     steps = np.concatenate([s[2][:, 0] for s in series])
     x0, x1 = float(steps.min()), float(steps.max())
-    row = (height - pad - small.size) / len(series)
-    line_w = max(1, width // 400)
+    row = (height - pad - small) / len(series)
+    panels = []
     for n, (key, colour, pts) in enumerate(series):
         top = pad + n * row + title_h
         bottom = pad + (n + 1) * row - pad / 2
@@ -89,22 +88,44 @@ def curves_image(history: list[dict], width: int, height: int) -> Image.Image:
         shown = _smooth(ys) if key == "loss" else ys
         lo, hi = float(np.percentile(shown, 1)), float(np.percentile(shown, 99))
         hi = hi if hi > lo else lo + 1
-        d.rectangle([left, top, right, bottom], outline="#888888")
-        d.text((left, top - title_h + 2), f"{key}  {ys[-1]:.4g}", fill=colour, font=font)
-        d.text(
-            (right, top - title_h + 4),
-            f"{lo:.3g} .. {hi:.3g}",
-            fill="#666666",
-            font=small,
-            anchor="ra",
+        panels.append(
+            {
+                "key": key,
+                "colour": colour,
+                "frame": (left, top, right, bottom),
+                "title": f"{key}  {ys[-1]:.4g}",
+                "title_y": top - title_h + 2,
+                "range": f"{lo:.3g} .. {hi:.3g}",
+                "px": left + (xs - x0) / max(x1 - x0, 1) * (right - left),
+                "py": bottom - (np.clip(shown, lo, hi) - lo) / (hi - lo) * (bottom - top),
+                "sparse": len(xs) <= 50,  # evaluation steps only: mark the measured points
+            }
         )
-        px = left + (xs - x0) / max(x1 - x0, 1) * (right - left)
-        py = bottom - (np.clip(shown, lo, hi) - lo) / (hi - lo) * (bottom - top)
-        d.line(list(zip(px.tolist(), py.tolist())), fill=colour, width=line_w)
-        if len(xs) <= 50:  # sparse (evaluation steps only): mark the measured points
+    return panels, (x0, x1)
+
+
+def curves_image(history: list[dict], width: int, height: int) -> Image.Image:
+    """One small panel per metric (own y range, title with the last value), stacked."""
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=max(10, height // 30))
+    small = ImageFont.load_default(size=max(9, height // 40))
+    panels, (x0, x1) = _curve_panels(history, width, height, font.size, small.size)
+    if not panels:
+        return img
+    line_w = max(1, width // 400)
+    for p in panels:
+        left, top, right, bottom = p["frame"]
+        d.rectangle([left, top, right, bottom], outline="#888888")
+        d.text((left, p["title_y"]), p["title"], fill=p["colour"], font=font)
+        d.text((right, p["title_y"] + 2), p["range"], fill="#666666", font=small, anchor="ra")
+        pts = list(zip(p["px"].tolist(), p["py"].tolist()))
+        d.line(pts, fill=p["colour"], width=line_w)
+        if p["sparse"]:
             r = 2 + line_w
-            for a, b in zip(px.tolist(), py.tolist()):
-                d.ellipse([a - r, b - r, a + r, b + r], fill=colour)
+            for a, b in pts:
+                d.ellipse([a - r, b - r, a + r, b + r], fill=p["colour"])
+    pad = max(8, width // 40)
     d.text(
         (width - pad, height - 2),
         f"step {x0:.0f} .. {x1:.0f}",
@@ -130,6 +151,9 @@ def combined_png(trainer, width: int = 1500) -> bytes:
 
 
 def combined_svg(trainer, size: int = 400) -> str:
+    """Landscape and samples embedded as PNG; the curves as vector panels laid out like the
+    PNG figure's (one per metric, own y range)."""
+
     def embed(rgb: np.ndarray, x: int) -> str:
         data = base64.b64encode(png_bytes(rgb)).decode()
         return (
@@ -137,28 +161,43 @@ def combined_svg(trainer, size: int = 400) -> str:
             f'href="data:image/png;base64,{data}"/>'
         )
 
+    ox = 2 * size
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{3 * size}" height="{size}" '
         f'viewBox="0 0 {3 * size} {size}">',
         embed(landscape_rgb(trainer, 256), 0),
         embed(samples_rgb(trainer, 200), size),
-        f'<rect x="{2 * size}" y="0" width="{size}" height="{size}" fill="white" stroke="#888"/>',
+        f'<rect x="{ox}" y="0" width="{size}" height="{size}" fill="white"/>',
     ]
-    for i, (key, colour) in enumerate(zip(CURVE_KEYS, _CURVE_COLOURS)):
-        pts = [(r["step"], r[key]) for r in trainer.history if key in r and math.isfinite(r[key])]
-        if len(pts) < 2:
-            continue
-        xs = np.array([p[0] for p in pts])
-        ys = np.array([p[1] for p in pts])
-        lo, hi = float(ys.min()), float(ys.max())
-        hi = hi if hi > lo else lo + 1
-        px = 2 * size + 10 + (xs - xs.min()) / max(xs.max() - xs.min(), 1) * (size - 20)
-        py = size - 10 - (ys - lo) / (hi - lo) * (size - 20)
-        poly = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
-        parts.append(f'<polyline fill="none" stroke="{colour}" points="{poly}"/>')
+    title, small = max(10, size // 30), max(9, size // 40)
+    panels, (x0, x1) = _curve_panels(trainer.history, size, size, title, small)
+    for p in panels:
+        left, top, right, bottom = p["frame"]
+        c = p["colour"]
         parts.append(
-            f'<text x="{2 * size + 14}" y="{20 + 14 * i}" fill="{colour}" '
-            f'font-size="12">{key}: {ys[-1]:.4g}</text>'
+            f'<rect x="{ox + left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
+            f'height="{bottom - top:.1f}" fill="none" stroke="#888"/>'
+        )
+        ty = p["title_y"] + title
+        parts.append(
+            f'<text x="{ox + left:.1f}" y="{ty:.1f}" fill="{c}" font-size="{title}">'
+            f"{p['title']}</text>"
+        )
+        parts.append(
+            f'<text x="{ox + right:.1f}" y="{ty:.1f}" fill="#666" font-size="{small}" '
+            f'text-anchor="end">{p["range"]}</text>'
+        )
+        poly = " ".join(f"{ox + a:.1f},{b:.1f}" for a, b in zip(p["px"], p["py"]))
+        parts.append(f'<polyline fill="none" stroke="{c}" points="{poly}"/>')
+        if p["sparse"]:
+            parts.extend(
+                f'<circle cx="{ox + a:.1f}" cy="{b:.1f}" r="3" fill="{c}"/>'
+                for a, b in zip(p["px"], p["py"])
+            )
+    if panels:
+        parts.append(
+            f'<text x="{3 * size - 8}" y="{size - 3}" fill="#666" font-size="{small}" '
+            f'text-anchor="end">step {x0:.0f} .. {x1:.0f}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)
