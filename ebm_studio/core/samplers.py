@@ -21,6 +21,8 @@ from .fast_energy import FastMLPEnergy
 
 EnergyFn = Callable[[torch.Tensor], torch.Tensor]
 BLOCK = 4096
+# Compiled-step variants (dtype, device, depth, activation, clamps) already compiled.
+_warm: dict[tuple, bool] = {}
 
 
 @dataclass
@@ -130,22 +132,13 @@ class Sampler:
         acc = (torch.log(u) < -(e_p - e).detach() / t) & torch.isfinite(e_p.detach())
         return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), g, acc
 
-    @torch.no_grad()
-    def _fused_langevin(self, x, g, gen):
-        """The ULA step of ``_langevin`` as one function of tensors (``fast_energy``), compiled
-        when ``cfg.compile`` asks for it. Same random draw, same arithmetic: same chains."""
+    def _fused_args(self, x: torch.Tensor) -> tuple:
+        """The fused step's arguments other than (x, g, noise): fixed for one block."""
         assert self._fast is not None
-        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        eta = self.step_size
-        f = self._fast
-        args = (
-            x,
-            g,
-            noise,
-            *(
-                torch.tensor(v, dtype=x.dtype, device=x.device)
-                for v in (eta, _noise_sigma(self.cfg, eta), self.box, self.cfg.grad_clamp)
-            ),
+        eta, f = self.step_size, self._fast
+        scalars = (eta, _noise_sigma(self.cfg, eta), self.box, self.cfg.grad_clamp)
+        return (
+            *(torch.tensor(v, dtype=x.dtype, device=x.device) for v in scalars),
             f.weights,
             f.biases,
             f.w_t,
@@ -153,16 +146,28 @@ class Sampler:
             self.cfg.clamp_box,
             self.cfg.grad_clamp > 0,
         )
+
+    @torch.no_grad()
+    def _fused_langevin(self, x, g, gen, args):
+        """The ULA step of ``_langevin`` as one function of tensors (``fast_energy``), compiled
+        when ``cfg.compile`` asks for it. Same random draw, same arithmetic: same chains."""
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         step = fast_energy.compiled_langevin_step() if self.cfg.compile else None
         if step is not None:
             try:
-                # Compilation (first call) imports deprecated torch internals: not our warning.
+                key = (x.dtype, x.device.type, len(args[4]), *args[-3:])
+                if key in _warm:
+                    return step(x, g, noise, *args)
+                # First call of this variant compiles; that imports deprecated torch internals
+                # (not our warning, and pytest runs with warnings as errors).
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    return step(*args)
+                    out = step(x, g, noise, *args)
+                _warm[key] = True
+                return out
             except Exception as exc:  # compilation failed: eager from now on
                 fast_energy.compile_failed(exc)
-        return fast_energy.langevin_step(*args)
+        return fast_energy.langevin_step(x, g, noise, *args)
 
     # -- augmentation transitions (seed 002 §5.3.2) ---------------------------------------
     def augment(
@@ -230,6 +235,7 @@ class Sampler:
         ]
         m = self.cfg.augment_every if self.cfg.augment != "none" else 0
         fused = self._fast is not None and self.cfg.kind == "langevin"
+        fused_args = self._fused_args(x) if fused else ()
         if self.cfg.kind == "rwmh":
             e = self._e(energy, x)
             g = torch.zeros_like(x)
@@ -244,7 +250,7 @@ class Sampler:
                 # Re-enter the graph: from here on, steps are differentiated w.r.t. theta.
                 e, g = self._eg(energy, x, create_graph=True)
             if fused and not graph:
-                x, e, g, es, gs = self._fused_langevin(x, g, gen)
+                x, e, g, es, gs = self._fused_langevin(x, g, gen, fused_args)
                 e_sum, g_sum = e_sum + es, g_sum + gs
             else:
                 x, e, g, acc = step_fn(energy, x, e, g, gen, graph)
