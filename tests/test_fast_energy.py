@@ -123,3 +123,29 @@ def test_failed_compilation_falls_back_to_the_same_chains(monkeypatch):
     a, b = runs
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert len(calls) == 1 and not fast_energy.compile_available()
+
+
+@pytest.mark.parametrize("act", ["silu", "tanh", "relu", "leakyrelu", "softplus"])
+def test_forward_with_and_without_the_onednn_fused_layers(act, monkeypatch):
+    """The forward-only pass (grids) uses oneDNN's linear+activation kernel where this build
+    has it; the plain path (no oneDNN, or the op missing) gives the same energies."""
+    from ebm_studio.core import fast_energy
+
+    torch.manual_seed(3)
+    m = build_model(ModelConfig(width=48, depth=3, activation=act)).eval()
+    x = torch.randn(1000, 2) * 3
+    fast = FastMLPEnergy.from_module(m)
+    with torch.no_grad():
+        want = m(x)
+    torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(fast_energy, "_onednn_ok", False)
+    torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(fast_energy, "_onednn_ok", True)
+
+    def missing(*args):
+        raise RuntimeError("no such op")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", missing, raising=False)
+    torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
+    if act != "softplus":  # softplus never takes the oneDNN path
+        assert not fast_energy._onednn_ok
