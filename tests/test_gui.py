@@ -228,6 +228,32 @@ def test_sample_mode_from_the_toolbar(window):
     win.wait(lambda: win.last.extra["mode"] == "train")
 
 
+def test_sample_mode_noise_option_decouples_the_noise(window, monkeypatch):
+    """The sample group's noise sigma (seed 002 §6.2's knob): 0 keeps the valid coupled
+    Langevin noise, a positive value reaches the worker as decoupled noise at that sigma."""
+    from ebm_studio.gui.controller import SampleOptions
+    from ebm_studio.worker.commands import SampleMode
+
+    win = window()
+    assert SampleOptions().sampler_config(win.c.config.sampler).noise_mode == "coupled"
+    sent = []
+    send = win.c._send
+    monkeypatch.setattr(
+        win.c,
+        "_send",
+        lambda cmd: (
+            sent.append(cmd) if isinstance(cmd, SampleMode) else None,
+            send(cmd),
+        ),  # fmt: skip
+    )
+    win.w.controls.param("sample.noise").setValue(0.03)
+    win.w.sample_action.trigger()
+    win.wait(lambda: any(c.enabled for c in sent))
+    cfg = [c for c in sent if c.enabled][-1].sampler
+    assert cfg.noise_mode == "decoupled" and cfg.noise == 0.03
+    win.w.controls.param("sample.enabled").setValue(False)
+
+
 def test_train_n_steps_with_progress(window):
     win = window()
     win.w.train_n.setValue(15)

@@ -44,6 +44,9 @@ class SampleOptions:
     step_size: float = 0.01
     temperature: float = 1.0
     steps: int = 1
+    # Langevin noise sigma: 0 = coupled to the step, sqrt(2 eta T) (the valid sampler); > 0 =
+    # decoupled at this sigma (how image-paper models are trained and sampled, seed 002 §6.2).
+    noise: float = 0.0
 
     def sampler_config(self, base: SamplerConfig) -> SamplerConfig:
         return dataclasses.replace(
@@ -51,7 +54,8 @@ class SampleOptions:
             kind=self.kind,
             step_size=self.step_size,
             temperature=self.temperature,
-            noise_mode="coupled",
+            noise_mode="decoupled" if self.noise > 0 else "coupled",
+            noise=self.noise if self.noise > 0 else base.noise,
             adapt=False,
             augment="none",
         )
