@@ -93,18 +93,18 @@ class HealthPanel(QWidget):
             )
 
         self.hist_plot = pg.PlotWidget(title="energy: data / chains / buffer")
-        self.hist_plot.addLegend(offset=(5, 5))
+        self.hist_plot.addLegend(offset=(-5, 5), labelTextColor="#dddddd")
         self.hist_curves = {
             k: self.hist_plot.plot([0, 1], [0], stepMode="center", pen=pg.mkPen(c, width=2), name=k)
             for k, c in COLOURS.items()
         }
-        self.acf_plot = pg.PlotWidget(title="autocorrelation of chain energy (frames)")
+        self.acf_plot = pg.PlotWidget(title="energy autocorrelation (lag in frames)")
         self.acf_curve = self.acf_plot.plot([], [], pen=pg.mkPen("#ffd54f", width=2))
         self.buffer_plot = pg.PlotWidget(title="buffer coloured by age")
         self.buffer_plot.setAspectLocked(True)
         self.buffer_scatter = pg.ScatterPlotItem(size=3, pen=None)
         self.buffer_plot.addItem(self.buffer_scatter)
-        self.age_plot = pg.PlotWidget(title="buffer age (updates since re-init)")
+        self.age_plot = pg.PlotWidget(title="buffer age (updates)")
         self.age_curve = self.age_plot.plot(
             [0, 1], [0], stepMode="center", fillLevel=0, brush="#7986cb", pen="#7986cb"
         )
