@@ -47,14 +47,14 @@ def pytest_terminal_summary(terminalreporter):
         return
     tr = terminalreporter
     tr.section("presets trained in this session")
-    tr.write_line(f"{'preset':<16} {'dataset':<12} {'KL':>7} {'bound':>6} {'logZ err':>9} "
+    tr.write_line(f"{'preset':<18} {'dataset':<12} {'KL':>7} {'bound':>6} {'logZ err':>9} "
                   f"{'steps':>6} {'seconds':>8} {'steps/s':>8}")  # fmt: skip
     for run in mod.completed_runs():
         f = run.final
         err = f.get("log_z_error")
         steps = run.preset.config.train.steps
         tr.write_line(
-            f"{run.preset.name:<16} {run.dataset:<12} {f.get('kl', float('nan')):>7.3f} "
+            f"{run.preset.name:<18} {run.dataset:<12} {f.get('kl', float('nan')):>7.3f} "
             f"{run.preset.kl_bound.get(run.dataset, float('nan')):>6.2f} "
             f"{'-' if err is None else f'{err:.3f}':>9} {steps:>6} {run.seconds:>8.1f} "
             f"{steps / run.seconds:>8.1f}" + (f"  [{run.arm}]" if run.arm else "")
