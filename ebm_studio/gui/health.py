@@ -98,7 +98,8 @@ class HealthPanel(QWidget):
             k: self.hist_plot.plot([0, 1], [0], stepMode="center", pen=pg.mkPen(c, width=2), name=k)
             for k, c in COLOURS.items()
         }
-        self.acf_plot = pg.PlotWidget(title="energy autocorrelation (lag in frames)")
+        self.acf_plot = pg.PlotWidget(title="energy autocorrelation")
+        self.acf_plot.setLabel("bottom", "lag (frames)")
         self.acf_curve = self.acf_plot.plot([], [], pen=pg.mkPen("#ffd54f", width=2))
         self.buffer_plot = pg.PlotWidget(title="buffer coloured by age")
         self.buffer_plot.setAspectLocked(True)
