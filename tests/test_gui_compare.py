@@ -146,6 +146,35 @@ def test_main_window_opens_compare_with_its_settings_and_closes_it(qtbot):
     assert not thread.isRunning() and not main.controller.thread.isRunning()
 
 
+def test_arm_b_overrides_persist_between_sessions(qtbot, tmp_path):
+    """Applied overrides are remembered (QSettings) and offered by the next compare window; a
+    remembered value that no longer validates falls back to the suggestion."""
+    from PySide6.QtCore import QSettings
+
+    path = str(tmp_path / "s.ini")
+    settings = QSettings(path, QSettings.Format.IniFormat)
+    main = MainWindow(config(), settings=settings, torch_threads=1)
+    qtbot.addWidget(main)
+    w = main.open_compare()
+    w.overrides_edit.setText("sampler.step_size=0.02")
+    assert w.apply_overrides()
+    main.close()
+    settings.sync()
+    again = QSettings(path, QSettings.Format.IniFormat)
+    assert again.value("compare/overrides") == "sampler.step_size=0.02"
+    main2 = MainWindow(config(), settings=again, torch_threads=1)
+    qtbot.addWidget(main2)
+    w2 = main2.open_compare()
+    assert w2.controller.overrides_text == "sampler.step_size=0.02"
+    main2.close()
+    again.setValue("compare/overrides", "no.such_key=1")
+    main3 = MainWindow(config(), settings=again, torch_threads=1)
+    qtbot.addWidget(main3)
+    w3 = main3.open_compare()
+    assert "no.such_key" not in w3.controller.overrides_text
+    main3.close()
+
+
 def test_a_diverging_arm_pauses_the_pair_and_says_which(compare, qtbot):
     w = compare("optim.lr=1, train.energy_limit=1")  # arm B blows up within a few steps
     w.train_n.setValue(50)

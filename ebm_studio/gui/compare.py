@@ -331,6 +331,8 @@ class ArmView(QWidget):
 class CompareWindow(QMainWindow):
     """Two runs side by side; Play/Step/Reset drive both in lock-step."""
 
+    overrides_applied = Signal(str)  # arm B's accepted overrides (the main window saves them)
+
     def __init__(
         self,
         config: Config,
@@ -345,6 +347,11 @@ class CompareWindow(QMainWindow):
         configure_runtime()
         self.setWindowTitle(f"{APP_NAME} — compare")
         self.resize(1500, 950)
+        if overrides is not None:
+            try:  # a remembered override may no longer fit (another preset, a removed key)
+                arm_b_config(config, overrides)
+            except ConfigError:
+                overrides = None
         overrides = suggested_overrides(config) if overrides is None else overrides
         self.controller = CompareController(
             config, overrides, points, torch_threads=torch_threads, parent=self
@@ -475,7 +482,10 @@ class CompareWindow(QMainWindow):
     # ------------------------------------------------------------------ settings
     def apply_overrides(self) -> bool:
         """Arm B's overrides from the line edit: a new pair, or one sentence and no change."""
-        return self.controller.set_overrides(self.overrides_edit.text())
+        ok = self.controller.set_overrides(self.overrides_edit.text())
+        if ok:
+            self.overrides_applied.emit(self.controller.overrides_text)
+        return ok
 
     def _on_use_main_triggered(self) -> None:
         if self._arm_a_source is not None:

@@ -718,13 +718,19 @@ class MainWindow(QMainWindow):
         if win is None or win.closed:
             if win is not None:
                 win.deleteLater()
+            saved = None if self.settings is None else self.settings.value("compare/overrides")
             win = CompareWindow(
                 self.controller.config,
                 self.controller.points,
+                overrides=saved if isinstance(saved, str) else None,
                 arm_a_source=lambda: (self.controller.config, self.controller.points),
                 torch_threads=self._torch_threads,
                 parent=self,
             )
+            if self.settings is not None:
+                win.overrides_applied.connect(
+                    lambda text: self.settings.setValue("compare/overrides", text)
+                )
             self.compare_window = win
         if self.controller.playing:
             self.controller.pause()
