@@ -271,6 +271,20 @@ def test_divergence_shows_a_banner_and_pauses(window):
     assert not win.w.play_action.isChecked()
 
 
+def test_curves_drop_the_steps_a_rollback_undid(qtbot):
+    """After a divergence rollback the run goes on from an earlier step: the curves forget the
+    undone points instead of drawing both histories over the same steps."""
+    from ebm_studio.gui.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    for step in range(1, 9):
+        panel.add_row({"step": step, "loss": float(step)})
+    panel.add_row({"step": 6, "loss": -1.0})  # rolled back to step 5, step 6 again
+    x, y = panel.series["loss"].data()
+    assert x.tolist() == [1, 2, 3, 4, 5, 6] and y[-1] == -1.0
+
+
 def mouse(widget, kind, pos, button, buttons) -> None:
     point = QPointF(pos)
     event = QMouseEvent(

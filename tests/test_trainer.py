@@ -167,6 +167,11 @@ def test_divergence_rolls_back_and_names_cause():
     assert all(torch.equal(x, y) for x, y in zip(params(t), kept))
     assert not all(torch.equal(x, y) for x, y in zip(params(t), good))
     assert "learning rate" in str(exc.value)
+    # The history goes back with the state: no rows of the undone steps 6-7 remain, and
+    # training on appends step 6 once.
+    assert [r["step"] for r in t.history if "loss" in r] == [1, 2, 3, 4, 5]
+    t.step()
+    assert [r["step"] for r in t.history if "loss" in r] == [1, 2, 3, 4, 5, 6]
 
 
 def test_exploding_energy_is_caught():

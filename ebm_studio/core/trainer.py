@@ -264,6 +264,10 @@ class Trainer:
         good_step, state = self._good
         self._restore(state)
         self.step_count = good_step
+        # The history follows the state back: rows of the undone steps would otherwise sit
+        # beside the new ones at the same step numbers (curves, metrics.csv, checkpoints).
+        self.history = [r for r in self.history if r.get("step", 0) <= good_step]
+        self._unsent_rows = min(self._unsent_rows, len(self.history))
         self.events.append((good_step, f"diverged at {failed}: rolled back"))
         raise Diverged(cause, failed, good_step)
 

@@ -260,6 +260,8 @@ class CompareCurves(QWidget):
                     s = self.series.get((arm, key))
                     if s is None:
                         s = self.series[(arm, key)] = _Series()
+                    elif s.n and step <= s.x[s.n - 1]:
+                        s.truncate_from(step)  # a rollback undid these steps
                     s.append(step, value)
                     self._dirty = True
 

@@ -68,6 +68,10 @@ class _Series:
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x[: self.n], self.y[: self.n]
 
+    def truncate_from(self, x: float) -> None:
+        """Drop the points at steps >= x (a rollback undid them)."""
+        self.n = int(np.searchsorted(self.x[: self.n], x, side="left"))
+
 
 class CurvesPanel(pg.GraphicsLayoutWidget):
     """A grid of small plots sharing the step axis."""
@@ -158,6 +162,8 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
             s = self.series.get(key)
             if s is None:
                 s = self.series[key] = _Series()
+            elif s.n and step <= s.x[s.n - 1]:
+                s.truncate_from(step)  # the run went back (divergence rollback)
             s.append(step, value)
         self._dirty = True
 
