@@ -141,6 +141,9 @@ def test_a_diverging_arm_rolls_both_back_to_the_same_step():
     ref = CompareRun(small(**{"train.guard_every": 4}), "sampler.step_size=0.02")
     ref.step(4)
     assert all(torch.equal(x, y) for x, y in zip(params(run.a), params(ref.a)))
+    # Both histories went back too: no row of the undone step 5 in either arm.
+    for arm in (run.a, run.b):
+        assert max(r["step"] for r in arm.history) == 4
 
 
 def test_compare_core_imports_without_qt():

@@ -130,11 +130,9 @@ class CompareRun:
         t = self.arms[i]
         if t.step_count == step:
             return True
-        good = t._good  # the trainer's own rollback point (Trainer._diverge uses it too)
-        if good is None or good[0] != step:
+        if t.good_step != step:
             return False
-        t._restore(good[1])
-        t.step_count = step
+        t.rollback()
         t.events.append((step, f"rolled back with arm {ARMS[1 - i]}"))
         return True
 

@@ -258,16 +258,26 @@ class Trainer:
         self._record_trails(obj)
         return row
 
-    def _diverge(self, cause: str) -> None:
-        failed = self.step_count
+    @property
+    def good_step(self) -> int | None:
+        """The step of the last good in-memory snapshot (the divergence guard's rollback)."""
+        return None if self._good is None else self._good[0]
+
+    def rollback(self) -> int:
+        """Go back to the last good snapshot and return its step. The history follows the
+        state: rows of the undone steps would otherwise sit beside the new ones at the same
+        step numbers (curves, metrics.csv, checkpoints)."""
         assert self._good is not None
         good_step, state = self._good
         self._restore(state)
         self.step_count = good_step
-        # The history follows the state back: rows of the undone steps would otherwise sit
-        # beside the new ones at the same step numbers (curves, metrics.csv, checkpoints).
         self.history = [r for r in self.history if r.get("step", 0) <= good_step]
         self._unsent_rows = min(self._unsent_rows, len(self.history))
+        return good_step
+
+    def _diverge(self, cause: str) -> None:
+        failed = self.step_count
+        good_step = self.rollback()
         self.events.append((good_step, f"diverged at {failed}: rolled back"))
         raise Diverged(cause, failed, good_step)
 
