@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -33,8 +33,9 @@ from PySide6.QtWidgets import (
 from ..core.compare import ARMS, CompareFrame, arm_b_config, describe_differences
 from ..core.config import Config, ConfigError
 from ..core.overrides import format_assignments, parse_assignments
-from ..worker.commands import Command, ResetCompare, SetPlaying, StepOnce, TrainSteps
+from ..worker.commands import Command, ResetCompare
 from ..worker.compare_thread import CompareThread
+from .actions import Transport, make_action
 from .app import APP_NAME, configure_runtime
 from .curves import REDRAW_HZ, _Series
 from .landscape import LandscapeView
@@ -58,7 +59,7 @@ def suggested_overrides(config: Config) -> str:
     return "objective.name=mcmc" if config.objective.name != "mcmc" else "objective.name=nce"
 
 
-class CompareController(QObject):
+class CompareController(QObject, Transport):
     """Owns the ``CompareThread``; validates arm B's overrides before anything is sent."""
 
     frame_ready = Signal(object)  # CompareFrame
@@ -112,24 +113,6 @@ class CompareController(QObject):
     @property
     def playing(self) -> bool:
         return self.state == "playing"
-
-    def play(self) -> None:
-        self._send(SetPlaying(True))
-
-    def pause(self) -> None:
-        self._send(SetPlaying(False))
-
-    def toggle_play(self) -> None:
-        if self.playing:
-            self.pause()
-        else:
-            self.play()
-
-    def step_once(self) -> None:
-        self._send(StepOnce())
-
-    def train_steps(self, n: int) -> None:
-        self._send(TrainSteps(int(n)))
 
     def reset(self) -> None:
         """A new pair from step 0 with the current arm A and overrides."""
@@ -409,16 +392,7 @@ class CompareWindow(QMainWindow):
 
     # ------------------------------------------------------------------ construction
     def _action(self, text: str, shortcut: str | None, slot, icon=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            tip = f"{tip or text} ({shortcut})"
-        action.setToolTip(tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
+        return make_action(self, text, shortcut, slot, icon, tip)
 
     def _build_toolbar(self) -> None:
         sp = QStyle.StandardPixmap

@@ -23,13 +23,11 @@ from ..worker.commands import (
     Reset,
     SampleMode,
     Save,
-    SetPlaying,
     SetStepsPerFrame,
-    StepOnce,
-    TrainSteps,
     UpdateConfig,
 )
 from ..worker.thread import TrainingThread
+from .actions import Transport
 
 THROTTLE_MS = 40
 
@@ -61,7 +59,7 @@ class SampleOptions:
         )
 
 
-class Controller(QObject):
+class Controller(QObject, Transport):
     """Owns the ``TrainingThread``; everything the GUI asks of the run goes through here."""
 
     snapshot_ready = Signal(object)
@@ -133,24 +131,6 @@ class Controller(QObject):
     @property
     def playing(self) -> bool:
         return self.state in ("playing", "sampling")
-
-    def play(self) -> None:
-        self._send(SetPlaying(True))
-
-    def pause(self) -> None:
-        self._send(SetPlaying(False))
-
-    def toggle_play(self) -> None:
-        if self.playing:
-            self.pause()
-        else:
-            self.play()
-
-    def step_once(self) -> None:
-        self._send(StepOnce())
-
-    def train_steps(self, n: int) -> None:
-        self._send(TrainSteps(int(n)))
 
     def set_steps_per_frame(self, n: int) -> None:
         self._send(SetStepsPerFrame(int(n)))

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..core.config import Config, ConfigError
 from ..core.trainer import Snapshot
+from .actions import make_action
 from .app import APP_NAME, configure_runtime
 from .compare import CompareWindow
 from .controller import Controller
@@ -208,16 +209,7 @@ class MainWindow(QMainWindow):
         icon: QStyle.StandardPixmap | None = None,
         tip: str = "",
     ) -> QAction:
-        action = QAction(text, self)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            tip = f"{tip or text} ({shortcut})"
-        action.setToolTip(tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
+        return make_action(self, text, shortcut, slot, icon, tip)
 
     def _build_toolbar(self) -> None:
         sp = QStyle.StandardPixmap
