@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import torch
 from PySide6.QtCore import QObject, Signal
 
 from ..core.compare import ArmDiverged, CompareFrame, CompareRun
@@ -68,50 +67,21 @@ class CompareThread(FrameWorker):
         self._state = ""
 
     # ------------------------------------------------------------------ worker loop
-    def run(self) -> None:
-        torch.set_num_threads(self._threads)
+    # (run, _iterate and the frame pacing are FrameWorker's)
+    def _start(self) -> None:
         try:
             self._reset(self._initial)
         except Exception as e:  # a bad start (device, points) is reported, not fatal
             self._fail(e)
-        self._set_state("paused")
-        while not self._stop.is_set():
-            try:
-                self._iterate()
-            except Exception as e:  # a bug must not kill the thread
-                self._fail(e)
-        self._set_state("stopped")
 
-    def _iterate(self) -> None:
-        for cmd in self._drain():
-            if self._stop.is_set():
-                return
-            try:
-                self._execute(cmd)
-            except Exception as e:  # shown in the GUI; the pair stays usable
-                self._fail(e)
-        if self._stop.is_set():
-            return
-        busy = self.compare is not None and (self._playing or self._remaining > 0)
-        if busy and self._step() and self._remaining > 0:
-            self._remaining -= 1
-            if self._remaining == 0:
-                self._need_grid = True
-                self._set_state("paused")
-        self._maybe_emit()
-        if not busy:
-            self._wake.wait(self._idle_timeout())
-            self._wake.clear()
+    def _can_work(self) -> bool:
+        return self.compare is not None and (self._playing or self._remaining > 0)
 
-    def _idle_timeout(self) -> float:
-        if self._dirty and self._acked.is_set():
-            wait = self._last_emit + self._frame_interval() - time.monotonic()
-            return min(max(wait, 0.001), 0.5)
-        return 0.5
+    def _run_unit(self) -> bool:
+        return self._step()
 
-    def _frame_interval(self) -> float:
-        fps = self.compare.a.config.view.fps if self.compare is not None else 30
-        return 1.0 / max(fps, 1)
+    def _fps(self) -> int:
+        return self.compare.a.config.view.fps if self.compare is not None else 30
 
     # ------------------------------------------------------------------ commands
     def _execute(self, cmd: Command) -> None:

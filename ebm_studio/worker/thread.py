@@ -125,6 +125,52 @@ class FrameWorker(QThread):
                 break
         return coalesce(commands)
 
+    # ------------------------------------------------------------------ the loop
+    # Subclasses provide: _start (build the first run), _execute (one command), _can_work,
+    # _run_unit (one unit of work; True if it counts toward a Train-N batch), _maybe_emit,
+    # _fps, _set_state, _fail, and the attributes _threads, _remaining, _need_grid, _dirty,
+    # _last_emit.
+    def run(self) -> None:  # Qt override: runs in the worker thread
+        torch.set_num_threads(self._threads)
+        self._start()
+        self._set_state("paused")
+        while not self._stop.is_set():
+            try:
+                self._iterate()
+            except Exception as e:  # a bug must not kill the thread
+                self._fail(e)
+        self._set_state("stopped")
+
+    def _iterate(self) -> None:
+        for cmd in self._drain():
+            if self._stop.is_set():
+                return
+            try:
+                self._execute(cmd)
+            except Exception as e:  # shown in the GUI; the run stays usable
+                self._fail(e)
+        if self._stop.is_set():
+            return
+        worked = self._can_work()
+        if worked and self._run_unit() and self._remaining > 0:
+            self._remaining -= 1
+            if self._remaining == 0:
+                self._need_grid = True
+                self._set_state("paused")
+        self._maybe_emit()
+        if not worked:
+            self._wake.wait(self._idle_timeout())
+            self._wake.clear()
+
+    def _idle_timeout(self) -> float:
+        if self._dirty and self._acked.is_set():
+            wait = self._last_emit + self._frame_interval() - time.monotonic()
+            return min(max(wait, 0.001), 0.5)
+        return 0.5
+
+    def _frame_interval(self) -> float:
+        return 1.0 / max(self._fps(), 1)
+
 
 class TrainingThread(FrameWorker):
     """Runs the trainer in its own thread. Signals are emitted from the worker thread and
@@ -171,37 +217,8 @@ class TrainingThread(FrameWorker):
         self._state = ""
 
     # ------------------------------------------------------------------ worker loop
-    def run(self) -> None:
-        torch.set_num_threads(self._threads)
+    def _start(self) -> None:
         self._execute(Reset(self._initial, self._points))
-        self._set_state("paused")
-        while not self._stop.is_set():
-            try:
-                self._iterate()
-            except Exception as e:  # a bug must not kill the thread
-                self._fail(e)
-        self._set_state("stopped")
-
-    def _iterate(self) -> None:
-        for cmd in self._drain():
-            if self._stop.is_set():
-                return
-            try:
-                self._execute(cmd)
-            except Exception as e:  # shown in the GUI; the run stays usable
-                self._fail(e)
-        if self._stop.is_set():
-            return
-        worked = self._can_work()
-        if worked and self._run_unit() and self._remaining > 0:
-            self._remaining -= 1
-            if self._remaining == 0:
-                self._need_grid = True
-                self._set_state("paused")
-        self._maybe_emit()
-        if not worked:
-            self._wake.wait(self._idle_timeout())
-            self._wake.clear()
 
     def _busy(self) -> bool:
         return self._playing or self._remaining > 0
@@ -213,15 +230,8 @@ class TrainingThread(FrameWorker):
         spf = self._steps_per_frame
         return not (spf > 0 and self._steps_since_frame >= spf)
 
-    def _idle_timeout(self) -> float:
-        if self._dirty and self._acked.is_set():
-            wait = self._last_emit + self._frame_interval() - time.monotonic()
-            return min(max(wait, 0.001), 0.5)
-        return 0.5
-
-    def _frame_interval(self) -> float:
-        fps = self.trainer.config.view.fps if self.trainer is not None else 30
-        return 1.0 / max(fps, 1)
+    def _fps(self) -> int:
+        return self.trainer.config.view.fps if self.trainer is not None else 30
 
     # ------------------------------------------------------------------ commands
     def _execute(self, cmd: Command) -> None:
