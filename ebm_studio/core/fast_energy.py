@@ -8,9 +8,9 @@ in ``samplers.energy_and_grad`` stays the reference; tests check both give the s
 
 ``langevin_step`` writes one whole ULA step (move, then E and dE/dx at the new point) as a
 function of tensors only. Run eagerly it is the fallback; ``compiled_langevin_step`` hands the
-same function to ``torch.compile``, which fuses the element-wise work (activations, slopes,
-the update, the statistics) into a few loops around the matrix products. Compilation happens on
-first use (seconds to a minute on a 2-core CPU) and, if it fails for any reason (no C++
+same function to ``torch.compile``, which fuses the element-wise work (activations and their
+derivatives, the update, the statistics) into a few loops around the matrix products. Compiling
+happens on first use (seconds to a minute on a 2-core CPU); if it fails for any reason (no C++
 compiler, an unsupported platform), the eager function is used from then on.
 """
 
