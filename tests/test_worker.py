@@ -107,6 +107,30 @@ def harness(qtbot):
         h.stop()
 
 
+def test_signals_reach_the_gui_thread_without_crossing_threads_through_qt(harness, qtbot):
+    """Every public signal is emitted in the GUI thread (the worker posts to an outbox and
+    emits only an argument-free signal), so even a direct connection runs there and no Python
+    object is marshalled across threads by PySide."""
+    import threading
+
+    from PySide6.QtCore import Qt
+
+    h = harness()
+    seen: list[tuple[str, threading.Thread]] = []
+    direct = Qt.ConnectionType.DirectConnection
+    for name in ("snapshot_ready", "state_changed", "reset_done"):
+        getattr(h.thread, name).connect(
+            lambda *_, n=name: seen.append((n, threading.current_thread())), direct
+        )
+    h.start()
+    h.thread.send(StepOnce())
+    h.wait_step(1)
+    h.thread.send(Reset(h.thread.trainer.config))
+    qtbot.waitUntil(lambda: bool(h.resets), timeout=TIMEOUT)
+    assert {n for n, _ in seen} == {"snapshot_ready", "state_changed", "reset_done"}
+    assert all(t is threading.main_thread() for _, t in seen), seen
+
+
 def test_coalesce_keeps_only_the_last_of_consecutive_updates():
     a, b, c, d = (UpdateConfig(Config().with_value("sampler.steps", k)) for k in (1, 2, 3, 4))
     step, play, stop = StepOnce(), SetPlaying(True), Stop()

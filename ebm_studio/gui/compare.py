@@ -83,12 +83,11 @@ class CompareController(QObject, Transport):
         self.overrides = parse_assignments(overrides)
         self.state = "starting"
         self.thread = CompareThread(config, self.overrides, points, torch_threads=torch_threads)
-        queued = Qt.ConnectionType.QueuedConnection
-        self.thread.snapshot_ready.connect(self._on_snapshot_ready, queued)
-        self.thread.state_changed.connect(self._on_state_changed, queued)
-        self.thread.reset_done.connect(self._on_reset_done, queued)
-        self.thread.diverged.connect(self.error_raised, queued)
-        self.thread.failed.connect(self.error_raised, queued)
+        self.thread.snapshot_ready.connect(self._on_snapshot_ready)
+        self.thread.state_changed.connect(self._on_state_changed)
+        self.thread.reset_done.connect(self._on_reset_done)
+        self.thread.diverged.connect(self.error_raised)
+        self.thread.failed.connect(self.error_raised)
         app = QCoreApplication.instance()
         if app is not None:  # a safety net: never let Python destroy a running QThread
             app.aboutToQuit.connect(self.shutdown)

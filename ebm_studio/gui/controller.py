@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from ..core.config import Config, ConfigError, SamplerConfig, structural_changes
 from ..worker.commands import (
@@ -92,15 +92,14 @@ class Controller(QObject, Transport):
         self.sampling = False
         self._adopt_worker_config = False
         self.thread = TrainingThread(config, points, torch_threads=torch_threads)
-        queued = Qt.ConnectionType.QueuedConnection
-        self.thread.snapshot_ready.connect(self._on_snapshot_ready, queued)
-        self.thread.state_changed.connect(self._on_state_changed, queued)
-        self.thread.reset_done.connect(self._on_reset_done, queued)
-        self.thread.diverged.connect(self._on_diverged, queued)
-        self.thread.failed.connect(self._on_failed, queued)
-        self.thread.saved.connect(self._on_saved, queued)
-        self.thread.loaded.connect(self._on_loaded, queued)
-        self.thread.file_failed.connect(self._on_file_failed, queued)
+        self.thread.snapshot_ready.connect(self._on_snapshot_ready)
+        self.thread.state_changed.connect(self._on_state_changed)
+        self.thread.reset_done.connect(self._on_reset_done)
+        self.thread.diverged.connect(self._on_diverged)
+        self.thread.failed.connect(self._on_failed)
+        self.thread.saved.connect(self._on_saved)
+        self.thread.loaded.connect(self._on_loaded)
+        self.thread.file_failed.connect(self._on_file_failed)
         self._update_timer = QTimer(self)
         self._update_timer.setSingleShot(True)
         self._update_timer.setInterval(THROTTLE_MS)

@@ -116,7 +116,7 @@ class CompareThread(FrameWorker):
         self._batch_total = 0
         self._rate_mark = (time.monotonic(), 0)
         self._need_grid = self._dirty = self._send_static = True
-        self.reset_done.emit((run.a.config, run.b.config))
+        self._post("reset_done", (run.a.config, run.b.config))
 
     def _halt(self) -> None:
         self._playing = False
@@ -132,7 +132,7 @@ class CompareThread(FrameWorker):
         except ArmDiverged as d:
             self._halt()
             self._dirty = self._need_grid = True
-            self.diverged.emit(str(d))
+            self._post("diverged", str(d))
             return False
         self._dirty = True
         return True
@@ -171,7 +171,7 @@ class CompareThread(FrameWorker):
             self._need_grid = False
             self._last_grid = now
         self.frames_emitted += 1
-        self.snapshot_ready.emit(frame)
+        self._post("snapshot_ready", frame)
 
     def _steps_per_s(self, now: float, step: int) -> float:
         t0, s0 = self._rate_mark
@@ -184,13 +184,13 @@ class CompareThread(FrameWorker):
     def _set_state(self, state: str) -> None:
         if state != self._state:
             self._state = state
-            self.state_changed.emit(state)
+            self._post("state_changed", state)
 
     def _fail(self, e: BaseException) -> None:
         traceback.print_exception(e)
         self._halt()
         self._dirty = True
-        self.failed.emit(f"{type(e).__name__}: {e}")
+        self._post("failed", f"{type(e).__name__}: {e}")
 
 
 __all__ = ["CompareThread", "CompareFrame"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ..core.config import Config
 from ..core.metrics import grid_points
@@ -82,10 +82,21 @@ class _SampleRun:
 
 class FrameWorker(QThread):
     """The GUI-facing half of a worker thread (the training thread, compare mode's thread):
-    commands in through a queue, frames out only after the GUI acknowledged the last one."""
+    commands in through a queue, frames out only after the GUI acknowledged the last one.
+
+    No Python object crosses the thread boundary through Qt: the worker puts each outgoing
+    signal and its arguments in an outbox (a ``queue.SimpleQueue``) and emits the argument-free
+    ``_posted``; the GUI thread, where this QThread object lives, takes them out and emits the
+    public signals there. PySide's cross-thread marshalling of Python arguments has had
+    reference-count bugs (DESIGN §2); with this it only ever carries an empty event."""
+
+    _posted = Signal()  # something waits in the outbox (emitted by the worker thread)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._outbox: queue.SimpleQueue[tuple[str, tuple]] = queue.SimpleQueue()
+        # Queued explicitly: the receiver (this object) lives in the GUI thread.
+        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -106,6 +117,20 @@ class FrameWorker(QThread):
     def request_stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+    def _post(self, signal: str, *args: object) -> None:
+        """Emit ``signal(*args)`` in the GUI thread (called from the worker thread)."""
+        self._outbox.put((signal, args))
+        self._posted.emit()
+
+    @Slot()
+    def _deliver(self) -> None:  # GUI thread
+        while True:
+            try:
+                signal, args = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            getattr(self, signal).emit(*args)
 
     def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
         """Ask the loop to end and wait for the thread to finish (the GUI's shutdown path).
@@ -272,16 +297,16 @@ class TrainingThread(FrameWorker):
         from ..core.checkpoint import save_checkpoint
 
         if self.trainer is None:
-            self.file_failed.emit("There is no run to save yet.")
+            self._post("file_failed", "There is no run to save yet.")
             return
         try:
             save_checkpoint(self.trainer, path)
         except OSError as e:  # unwritable folder, full disk: the run goes on untouched
             p = Path(path)
             reason = e.strerror or str(e)
-            self.file_failed.emit(f"Could not write {p.name} in {p.parent}: {reason}.")
+            self._post("file_failed", f"Could not write {p.name} in {p.parent}: {reason}.")
             return
-        self.saved.emit(str(path))
+        self._post("saved", str(path))
 
     def _load(self, path: str) -> None:
         from ..core.checkpoint import CheckpointError, restore_trainer
@@ -290,12 +315,12 @@ class TrainingThread(FrameWorker):
             # Built completely before it replaces anything: a refused file leaves the run.
             trainer = restore_trainer(path)
         except CheckpointError as e:
-            self.file_failed.emit(str(e))
+            self._post("file_failed", str(e))
             return
         if trainer.config.data.name in ("drawn", "csv"):  # its points are the saved set
             self._points = trainer.train_x.cpu().numpy().astype(np.float64)
         self._install(trainer)
-        self.loaded.emit(str(path))
+        self._post("loaded", str(path))
 
     def _update_config(self, config: Config) -> None:
         if self.trainer is None:
@@ -346,7 +371,7 @@ class TrainingThread(FrameWorker):
         self._need_grid = self._dirty = self._send_static = True
         if self._sample is not None:
             self._sample = self._start_sampling(self._sample.command)
-        self.reset_done.emit(trainer.config)
+        self._post("reset_done", trainer.config)
 
     def _halt(self) -> None:
         self._playing = False
@@ -394,7 +419,7 @@ class TrainingThread(FrameWorker):
         except Diverged as d:
             self._halt()
             self._dirty = self._need_grid = True
-            self.diverged.emit(str(d))
+            self._post("diverged", str(d))
             return False
         self._steps_since_frame += 1
         self._dirty = True
@@ -459,7 +484,7 @@ class TrainingThread(FrameWorker):
             self._need_grid = False
             self._last_grid = now
         self.frames_emitted += 1
-        self.snapshot_ready.emit(snap)
+        self._post("snapshot_ready", snap)
 
     def _steps_per_s(self, now: float, step: int) -> float:
         t0, s0 = self._rate_mark
@@ -478,13 +503,13 @@ class TrainingThread(FrameWorker):
     def _set_state(self, state: str) -> None:
         if state != self._state:
             self._state = state
-            self.state_changed.emit(state)
+            self._post("state_changed", state)
 
     def _fail(self, e: BaseException) -> None:
         traceback.print_exception(e)
         self._halt()
         self._dirty = True
-        self.failed.emit(f"{type(e).__name__}: {e}")
+        self._post("failed", f"{type(e).__name__}: {e}")
 
 
 def static_layers(t: Trainer) -> dict[str, Any]:
