@@ -125,6 +125,38 @@ def test_failed_compilation_falls_back_to_the_same_chains(monkeypatch):
     assert len(calls) == 1 and not fast_energy.compile_available()
 
 
+def test_worker_threads_never_compile(monkeypatch):
+    """torch.compile is not thread-safe: a sampler asked to compile in another thread (the
+    studio's workers) runs the eager step, with the chains the main thread's eager run gives."""
+    import threading
+
+    from ebm_studio.core import fast_energy
+
+    calls = []
+
+    def spy(*args):  # stands in for the compiled step: records the call, runs the eager one
+        calls.append(1)
+        return fast_energy.langevin_step(*args)
+
+    monkeypatch.setattr(fast_energy, "_compiled", spy)
+    monkeypatch.setattr(fast_energy, "_compile_failed", False)
+    torch.manual_seed(3)
+    m = build_model(ModelConfig(width=32, depth=2))
+    x0 = torch.randn(300, 2)
+
+    def run(cfg):
+        return Sampler(cfg, 4.5).run(m, x0, 10, torch.Generator().manual_seed(4))[0]
+
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("x", run(SamplerConfig(compile=True))))
+    t.start()
+    t.join()
+    assert not calls  # the compiled step was never called from the worker
+    torch.testing.assert_close(out["x"], run(SamplerConfig()), rtol=0, atol=0)
+    run(SamplerConfig(compile=True))  # the main thread does call it
+    assert calls
+
+
 @pytest.mark.parametrize("act", ["silu", "tanh", "relu", "leakyrelu", "softplus"])
 def test_forward_with_and_without_the_onednn_fused_layers(act, monkeypatch):
     """The forward-only pass (grids) uses oneDNN's linear+activation kernel where this build

@@ -9,6 +9,7 @@ than one huge batch).
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,15 @@ EnergyFn = Callable[[torch.Tensor], torch.Tensor]
 BLOCK = 4096
 # Compiled-step variants (dtype, device, depth, activation, clamps) already compiled.
 _warm: dict[tuple, bool] = {}
+
+
+def compile_allowed() -> bool:
+    """Whether this thread may run the compiled step: the main thread only (the CLI, the
+    benchmarks). ``torch.compile`` is not thread-safe: Dynamo and Inductor keep process-wide
+    state, and the garbage a compilation leaves is collected by whichever thread runs Python's
+    GC next; in the studio that is the GUI thread, painting, while the worker trains. The
+    studio's worker threads therefore run the eager step, which gives the same chains."""
+    return threading.current_thread() is threading.main_thread()
 
 
 @dataclass
@@ -152,7 +162,8 @@ class Sampler:
         """The ULA step of ``_langevin`` as one function of tensors (``fast_energy``), compiled
         when ``cfg.compile`` asks for it. Same random draw, same arithmetic: same chains."""
         noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        step = fast_energy.compiled_langevin_step() if self.cfg.compile else None
+        compiled = self.cfg.compile and compile_allowed()
+        step = fast_energy.compiled_langevin_step() if compiled else None
         if step is not None:
             try:
                 key = (x.dtype, x.device.type, len(args[4]), *args[-3:])

@@ -20,6 +20,8 @@ from .controller import Controller, SampleOptions
 
 # Shown by the data panel instead (dataset picker, number of points, file path).
 HANDLED_ELSEWHERE = {"data.name", "data.path", "data.n_train"}
+# Settings with no effect in the studio: its worker threads never compile (samplers.py).
+NOT_IN_STUDIO = {"sampler.compile"}
 SECTION_TITLES = {
     "data": "data: test set, box, noise",
     "model": "model",
@@ -114,7 +116,7 @@ class ControlsPanel(QWidget):
             children = []
             for f in fields(getattr(config, section)):
                 key = f"{section}.{f.name}"
-                if key in HANDLED_ELSEWHERE:
+                if key in HANDLED_ELSEWHERE or key in NOT_IN_STUDIO:
                     continue
                 value = getattr(getattr(config, section), f.name)
                 children.append(parameter_spec(section, f.name, value))
