@@ -1,11 +1,12 @@
 """The training thread: drives the Qt-free ``Trainer``; commands in, snapshots out (DESIGN §2).
 
 The GUI talks to it only through ``send`` (a ``queue.SimpleQueue`` of frozen commands),
-``acknowledge_frame`` and ``request_stop``; it answers only with queued signals. A frame is
-emitted at most ``view.fps`` times a second and only after the GUI acknowledged the previous
-one, so a slow GUI drops frames instead of queueing them; metric rows accumulate in the trainer
-until the next frame, so no curve point is lost. The heatmap grid (about 9 ms at 200x200 on two
-cores) is refreshed a few times a second, not every frame.
+``acknowledge_frame`` and ``request_stop``; it answers with signals emitted in the GUI thread
+(``FrameWorker._post``). A frame is emitted at most ``view.fps`` times a second and only after
+the GUI acknowledged the previous one, so a slow GUI drops frames instead of queueing them;
+metric rows accumulate in the trainer until the next frame, so no curve point is lost. The
+heatmap grid (about 9 ms at 200x200 on two cores) is refreshed a few times a second, not every
+frame.
 """
 
 from __future__ import annotations
@@ -198,8 +199,8 @@ class FrameWorker(QThread):
 
 
 class TrainingThread(FrameWorker):
-    """Runs the trainer in its own thread. Signals are emitted from the worker thread and
-    delivered queued to receivers living in the GUI thread."""
+    """Runs the trainer in its own thread. Its signals are emitted in the GUI thread, from the
+    worker's outbox (``FrameWorker._post``)."""
 
     snapshot_ready = Signal(object)  # Snapshot; extra holds mode, steps/s, progress, ...
     state_changed = Signal(str)  # "paused", "playing", "sampling", "training"
