@@ -54,17 +54,6 @@ class CompareThread(FrameWorker):
         self._grid_interval = grid_interval
         # Worker-side state: touched only from run() (the worker thread).
         self.compare: CompareRun | None = None
-        self._playing = False
-        self._remaining = 0
-        self._batch_total = 0
-        self._dirty = True
-        self._need_grid = True
-        self._send_static = True
-        self._last_emit = -1e9
-        self._last_grid = -1e9
-        self._rate = 0.0
-        self._rate_mark = (time.monotonic(), 0)
-        self._state = ""
 
     # ------------------------------------------------------------------ worker loop
     # (run, _iterate and the frame pacing are FrameWorker's)

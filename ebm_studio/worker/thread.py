@@ -104,6 +104,18 @@ class FrameWorker(QThread):
         self._acked = threading.Event()
         self._acked.set()
         self.frames_emitted = 0
+        # Loop state the base reads and both workers keep (worker thread only).
+        self._playing = False
+        self._remaining = 0  # steps left of a Train-N batch
+        self._batch_total = 0
+        self._dirty = True
+        self._need_grid = True
+        self._send_static = True
+        self._last_emit = -1e9
+        self._last_grid = -1e9
+        self._rate = 0.0
+        self._rate_mark = (time.monotonic(), 0)
+        self._state = ""
 
     def send(self, command: Command) -> None:
         """Queue a command; the worker runs it between two optimizer steps."""
@@ -154,8 +166,7 @@ class FrameWorker(QThread):
     # ------------------------------------------------------------------ the loop
     # Subclasses provide: _start (build the first run), _execute (one command), _can_work,
     # _run_unit (one unit of work; True if it counts toward a Train-N batch), _maybe_emit,
-    # _fps, _set_state, _fail, and the attributes _threads, _remaining, _need_grid, _dirty,
-    # _last_emit.
+    # _fps, _set_state, _fail, and the attribute _threads.
     def run(self) -> None:  # Qt override: runs in the worker thread
         torch.set_num_threads(self._threads)
         self._start()
@@ -227,20 +238,9 @@ class TrainingThread(FrameWorker):
         self._grid_interval = grid_interval
         # Worker-side state: touched only from run() (the worker thread).
         self.trainer: Trainer | None = None
-        self._playing = False
-        self._remaining = 0
-        self._batch_total = 0
         self._steps_per_frame = 0
         self._steps_since_frame = 0
         self._sample: _SampleRun | None = None
-        self._dirty = True
-        self._need_grid = True
-        self._send_static = True
-        self._last_emit = -1e9
-        self._last_grid = -1e9
-        self._rate = 0.0
-        self._rate_mark = (time.monotonic(), 0)
-        self._state = ""
 
     # ------------------------------------------------------------------ worker loop
     def _start(self) -> None:
