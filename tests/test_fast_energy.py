@@ -157,27 +157,44 @@ def test_worker_threads_never_compile(monkeypatch):
     assert calls
 
 
-@pytest.mark.parametrize("act", ["silu", "tanh", "relu", "leakyrelu", "softplus"])
-def test_forward_with_and_without_the_onednn_fused_layers(act, monkeypatch):
-    """The forward-only pass (grids) uses oneDNN's linear+activation kernel where this build
-    has it; the plain path (no oneDNN, or the op missing) gives the same energies."""
-    from ebm_studio.core import fast_energy
+@pytest.mark.parametrize("act", ["silu", "softplus", "tanh", "leakyrelu", "relu", "elu"])
+def test_reused_buffers_give_the_module_and_autograd_values(act):
+    """The CPU path writes the hidden layers into buffers reused from call to call. Block by
+    block (a remainder block uses the buffers' first rows) it gives the module's energies and
+    autograd's gradients, and what one call returned is not overwritten by the next."""
+    from ebm_studio.core.metrics import eval_blocked
 
     torch.manual_seed(3)
     m = build_model(ModelConfig(width=48, depth=3, activation=act)).eval()
     x = torch.randn(1000, 2) * 3
     fast = FastMLPEnergy.from_module(m)
-    with torch.no_grad():
-        want = m(x)
-    torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
-    monkeypatch.setattr(fast_energy, "_onednn_ok", False)
-    torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
-    monkeypatch.setattr(fast_energy, "_onednn_ok", True)
+    want_e, want_g = energy_and_grad(m, x)
+    first = fast(x[:300])
+    torch.testing.assert_close(eval_blocked(fast, x, block=256), want_e, rtol=1e-5, atol=1e-5)
+    buf = fast._buf
+    assert buf is not None and buf.rows == 300  # the first call's size, reused since
+    torch.testing.assert_close(first, want_e[:300], rtol=1e-5, atol=1e-5)
 
-    def missing(*args):
-        raise RuntimeError("no such op")
+    ws = fast.workspace(x[:400])
+    e1, g1 = fast.energy_and_grad(x[:400], ws)
+    assert fast.workspace(x[400:700], ws) is ws  # fewer rows: the same buffers
+    e2, g2 = fast.energy_and_grad(x[400:700], ws)
+    for (e, g), sl in (((e1, g1), slice(0, 400)), ((e2, g2), slice(400, 700))):
+        torch.testing.assert_close(e, want_e[sl], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g, want_g[sl], rtol=1e-4, atol=1e-5)
+    assert fast.workspace(x, ws) is not ws  # more rows than it has: new buffers
 
-    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", missing, raising=False)
-    torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
-    if act != "softplus":  # softplus never takes the oneDNN path
-        assert not fast_energy._onednn_ok
+
+def test_blocked_sampler_with_a_remainder_block_gives_the_autograd_chains():
+    """Blocks of 128 chains out of 300 (the last block uses part of the reused buffers); the
+    reference runs the same blocks, so the random draws match."""
+    torch.manual_seed(4)
+    m = build_model(ModelConfig(width=32, depth=3))
+    x0 = torch.randn(300, 2) * 2
+    cfg = SamplerConfig(step_size=0.03)
+    a, sa = Sampler(cfg, 4.5).run(m, x0, 20, torch.Generator().manual_seed(1), block=128)
+    b, sb = Sampler(cfg, 4.5, fast=False).run(
+        m, x0, 20, torch.Generator().manual_seed(1), block=128
+    )
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert sa.mean_energy == pytest.approx(sb.mean_energy, rel=1e-4, abs=1e-5)

@@ -6,12 +6,16 @@ backward pass through the transposed weights — the same arithmetic, without th
 Weights are read once per sampler run (they do not change while chains move). The autograd path
 in ``samplers.energy_and_grad`` stays the reference; tests check both give the same chains.
 
+On the CPU the eager path writes the hidden layers into a ``Workspace`` of buffers reused from
+step to step rather than into new tensors: a new tensor of a few MB is new memory from the
+operating system each time, and its page faults cost a quarter of a step.
+
 ``langevin_step`` writes one whole ULA step (move, then E and dE/dx at the new point) as a
-function of tensors only. Run eagerly it is the fallback; ``compiled_langevin_step`` hands the
-same function to ``torch.compile``, which fuses the element-wise work (activations and their
-derivatives, the update, the statistics) into a few loops around the matrix products. Compiling
-happens on first use (seconds to a minute on a 2-core CPU); if it fails for any reason (no C++
-compiler, an unsupported platform), the eager function is used from then on.
+function of tensors only. Run eagerly (with a workspace) it is the default; with
+``sampler.compile``, ``compiled_langevin_step`` hands the same function to ``torch.compile``,
+which fuses the element-wise work around the matrix products. Compiling happens on first use
+(seconds on a 2-core CPU); if it fails for any reason (no C++ compiler, an unsupported
+platform), the eager function is used from then on.
 """
 
 from __future__ import annotations
@@ -20,45 +24,84 @@ import logging
 import threading
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 _aten = torch.ops.aten
 
 
-def _act_backward(name: str, grad: torch.Tensor, h: torch.Tensor, a: torch.Tensor):
-    """grad * a'(h) in one fused pass: the kernels autograd itself uses for these layers
-    (``h`` the pre-activation, ``a`` = act(h), whichever the kernel wants)."""
-    if name == "silu":
-        return _aten.silu_backward(grad, h)
-    if name == "softplus":
-        return _aten.softplus_backward(grad, h, 1.0, 20.0)  # nn.Softplus defaults
-    if name == "tanh":
-        return _aten.tanh_backward(grad, a)
-    if name == "relu":
-        return _aten.threshold_backward(grad, a, 0.0)
-    if name == "leakyrelu":
-        return _aten.leaky_relu_backward(grad, h, 0.2, False)
-    if name == "elu":
-        return _aten.elu_backward(grad, 1.0, 1, 1, False, h)
-    raise ValueError(name)
+def _act(name: str, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """act(h), into ``out`` when given (``out`` may be ``h`` itself: element-wise, in place)."""
+    op, args = _ACT[name]
+    return op(h, *args) if out is None else op.out(h, *args, out=out)
 
 
-def _act(name: str, h: torch.Tensor) -> torch.Tensor:
-    """Activation only (forward passes: grid evaluation, energies without gradients)."""
-    if name == "silu":
-        return F.silu(h)
-    if name == "softplus":
-        return F.softplus(h)
-    if name == "tanh":
-        return torch.tanh(h)
-    if name == "relu":
-        return torch.relu(h)
-    if name == "leakyrelu":
-        return F.leaky_relu(h, 0.2)
-    if name == "elu":
-        return F.elu(h)
-    raise ValueError(name)
+def _act_backward(
+    name: str, grad: torch.Tensor, h: torch.Tensor, a: torch.Tensor, out: torch.Tensor | None
+) -> torch.Tensor:
+    """grad * act'(h) in one fused pass: the kernels autograd itself uses for these layers
+    (``h`` the pre-activation, ``a`` = act(h), whichever the kernel wants), into ``out`` when
+    given (``out`` may be ``h``: element-wise, in place)."""
+    op, args = _ACT_BACKWARD[name](h, a)
+    return op(grad, *args) if out is None else op.grad_input(grad, *args, grad_input=out)
+
+
+# Activation: (aten op, extra arguments). aten's relu is clamp_min(h, 0), which has an out=.
+_ACT = {
+    "silu": (_aten.silu, ()),
+    "softplus": (_aten.softplus, (1.0, 20.0)),  # nn.Softplus defaults
+    "tanh": (_aten.tanh, ()),
+    "relu": (_aten.clamp_min, (0.0,)),
+    "leakyrelu": (_aten.leaky_relu, (0.2,)),
+    "elu": (_aten.elu, (1.0, 1, 1)),
+}
+# Activation: (h, act(h)) -> (backward aten op, its arguments after the incoming gradient).
+_ACT_BACKWARD = {
+    "silu": lambda h, a: (_aten.silu_backward, (h,)),
+    "softplus": lambda h, a: (_aten.softplus_backward, (h, 1.0, 20.0)),
+    "tanh": lambda h, a: (_aten.tanh_backward, (a,)),
+    "relu": lambda h, a: (_aten.threshold_backward, (a, 0.0)),
+    "leakyrelu": lambda h, a: (_aten.leaky_relu_backward, (h, 0.2, False)),
+    "elu": lambda h, a: (_aten.elu_backward, (1.0, 1, 1, False, h)),
+}
+
+
+class Workspace:
+    """Buffers for the hidden layers of one MLP on up to ``rows`` points, reused step after
+    step by the eager CPU path.
+
+    A new tensor of a few MB is new memory from the operating system each time (glibc returns
+    large freed blocks), so every step paid page faults on first touch: a quarter of a
+    4096-chain Langevin step on a 2-core CPU. Writing into the same buffers keeps them mapped
+    and in cache. A block of fewer rows uses the buffers' first rows. Only the hidden layers
+    live here; E and dE/dx, which callers keep, are always new tensors. CUDA needs none of
+    this: its caching allocator already reuses memory.
+    """
+
+    def __init__(self, rows: int, widths: list[int], like: torch.Tensor) -> None:
+        def buf(w: int) -> torch.Tensor:
+            return torch.empty(rows, w, dtype=like.dtype, device=like.device)
+
+        self.rows, self.widths, self.dtype = rows, list(widths), like.dtype
+        self.h = [buf(w) for w in widths]  # pre-activations, then grad * act' in place
+        self.a = [buf(w) for w in widths]  # activations
+        self.d = [buf(w) for w in widths[:-1]]  # dE/d(activation) of all but the last layer
+        self._views: dict[int, dict[str, list[torch.Tensor]]] = {}
+
+    def fits(self, x: torch.Tensor, widths: list[int]) -> bool:
+        return (
+            x.shape[0] <= self.rows
+            and widths == self.widths
+            and x.dtype == self.dtype
+            and x.device == self.h[0].device
+        )
+
+    def slot(self, kind: str, i: int, n: int) -> torch.Tensor:
+        """The first ``n`` rows of buffer ``kind`` ("h", "a" or "d") of layer ``i`` (views made
+        once per block size: a step asks for them a dozen times)."""
+        views = self._views.get(n)
+        if views is None:
+            views = self._views[n] = {k: [b[:n] for b in getattr(self, k)] for k in "had"}
+        return views[kind][i]
 
 
 _ACT_NAMES = {
@@ -78,6 +121,7 @@ class FastMLPEnergy:
         self.layers = layers  # (W, b) per Linear, W of shape (out, in)
         self.act = act
         self.w_t = [w.t().contiguous() for w, _ in layers]  # (in, out), for the forward pass
+        self._buf: Workspace | None = None  # for __call__, block after block
 
     @classmethod
     def from_module(cls, model: nn.Module) -> FastMLPEnergy | None:
@@ -102,26 +146,35 @@ class FastMLPEnergy:
         layers[0] = (w0 * float(getattr(model, "input_scale", 1.0)), b0)
         return cls(layers, acts.pop())
 
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """E(x) only (grids, energies of proposals)."""
-        post = _ONEDNN_POST.get(self.act)
-        if post is not None and _onednn_usable(x):
-            try:
-                a = x
-                for w, b in zip(self.weights[:-1], self.biases[:-1]):
-                    a = torch.ops.mkldnn._linear_pointwise(a, w, b, post[0], post[1], "")
-                return torch.addmm(self.biases[-1], a, self.w_t[-1]).squeeze(-1)
-            except (RuntimeError, AttributeError) as exc:  # an op this build lacks
-                _onednn_failed(exc)
-        a = x
-        for (_, b), wt in zip(self.layers[:-1], self.w_t[:-1]):
-            a = _act(self.act, torch.addmm(b, a, wt))
-        return torch.addmm(self.layers[-1][1], a, self.w_t[-1]).squeeze(-1)
+    @property
+    def widths(self) -> list[int]:
+        return [w.shape[0] for w in self.weights[:-1]]
+
+    def workspace(self, x: torch.Tensor, current: Workspace | None = None) -> Workspace | None:
+        """Buffers for ``x``: ``current`` when it fits, new ones otherwise; None off the CPU."""
+        if x.device.type != "cpu":
+            return None
+        if current is not None and current.fits(x, self.widths):
+            return current
+        return Workspace(x.shape[0], self.widths, x)
 
     @torch.no_grad()
-    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _energy_and_grad(x, self.act, self.weights, self.biases, self.w_t)
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """E(x) only (grids, energies of proposals). Called block by block (``eval_blocked``),
+        so the hidden layers reuse this object's buffers: bias and matrix product into the
+        buffer, the activation in place."""
+        self._buf = buf = self.workspace(x, self._buf)
+        a = x
+        for i, (b, wt) in enumerate(zip(self.biases[:-1], self.w_t[:-1])):
+            h = torch.addmm(b, a, wt, out=None if buf is None else buf.slot("h", i, x.shape[0]))
+            a = _act(self.act, h, out=None if buf is None else h)
+        return torch.addmm(self.biases[-1], a, self.w_t[-1]).squeeze(-1)
+
+    @torch.no_grad()
+    def energy_and_grad(
+        self, x: torch.Tensor, buf: Workspace | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return _energy_and_grad(x, self.act, self.weights, self.biases, self.w_t, buf)
 
     @property
     def weights(self) -> list[torch.Tensor]:
@@ -132,54 +185,38 @@ class FastMLPEnergy:
         return [b for _, b in self.layers]
 
 
-# oneDNN's linear layer with the activation fused into the matrix product's epilogue (the
-# kernel Inductor itself uses on CPU): the forward pass without a separate bias+activation pass
-# over every hidden layer, ~25% faster grid evaluation on a 2-core CPU. Activations it has.
-_ONEDNN_POST = {
-    "silu": ("swish", []),
-    "tanh": ("tanh", []),
-    "relu": ("relu", []),
-    "leakyrelu": ("leaky_relu", [0.2]),
-}
-_onednn_ok = True
-
-
-def _onednn_usable(x: torch.Tensor) -> bool:
-    return (
-        _onednn_ok
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and torch.backends.mkldnn.is_available()
-    )
-
-
-def _onednn_failed(exc: BaseException) -> None:
-    global _onednn_ok
-    _onednn_ok = False
-    logging.getLogger(__name__).info("oneDNN fused linear unavailable: %s", str(exc)[:200])
-
-
 def _energy_and_grad(
     x: torch.Tensor,
     act: str,
     ws: list[torch.Tensor],
     bs: list[torch.Tensor],
     wts: list[torch.Tensor],
+    buf: Workspace | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """E(x) and dE/dx: forward keeping pre-activations, then back through W^T."""
+    """E(x) and dE/dx: forward keeping pre-activations, then back through W^T. With ``buf``
+    the hidden layers are written into its buffers instead of new tensors."""
+    n = x.shape[0]
+
+    def slot(kind: str, i: int) -> torch.Tensor | None:
+        return None if buf is None else buf.slot(kind, i, n)
+
     hs, acts = [], []
     a = x
-    for b, wt in zip(bs[:-1], wts[:-1]):
-        h = torch.addmm(b, a, wt)
-        a = _act(act, h)
+    for i, (b, wt) in enumerate(zip(bs[:-1], wts[:-1])):
+        h = torch.addmm(b, a, wt, out=slot("h", i))
+        a = _act(act, h, out=slot("a", i))
         hs.append(h)
         acts.append(a)
     e = torch.addmm(bs[-1], a, wts[-1]).squeeze(-1)
     d = ws[-1].expand_as(a)  # dE/da of the last hidden layer: the output weights
     for i in range(len(hs) - 1, -1, -1):
-        d = _act_backward(act, d, hs[i], acts[i])
-        d = torch.mm(d, ws[i])
-    return e, d
+        # grad * act'(h) over h itself: nothing reads the pre-activation after this.
+        d = _act_backward(act, d, hs[i], acts[i], out=slot("h", i))
+        if i > 0:
+            d = torch.mm(d, ws[i], out=slot("d", i - 1))
+    # dE/dx = d W0, computed as (W0^T d^T)^T: a product with 2 output columns is a slow shape
+    # for the BLAS (~4x slower than this one on a 2-core CPU); the result is the same.
+    return e, torch.mm(wts[0], d.t()).t().contiguous()
 
 
 def langevin_step(
@@ -196,6 +233,7 @@ def langevin_step(
     act: str,
     clamp_box: bool,
     clamp_grad: bool,
+    buf: Workspace | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """x' = x - eta clamp(g) + sigma noise (clamped to the box when asked), then E(x'), dE/dx'
     and the step's statistics (sum of E', sum of |dE/dx'|). Scalars are 0-d tensors so that a
@@ -205,7 +243,7 @@ def langevin_step(
     x = x - eta * g + sigma * noise
     if clamp_box:
         x = torch.clamp(x, -box, box)
-    e, g = _energy_and_grad(x, act, ws, bs, wts)
+    e, g = _energy_and_grad(x, act, ws, bs, wts, buf)
     return x, e, g, e.sum(), g.norm(dim=-1).sum()
 
 

@@ -78,10 +78,17 @@ class Sampler:
         # Use the hand-written MLP gradient when the energy allows it (autograd otherwise).
         self.fast = fast
         self._fast: FastMLPEnergy | None = None
+        # The hand-written path's hidden-layer buffers, kept from run to run (CPU only).
+        self._buf: fast_energy.Workspace | None = None
+
+    def _workspace(self, x: torch.Tensor) -> fast_energy.Workspace | None:
+        assert self._fast is not None
+        self._buf = self._fast.workspace(x, self._buf)
+        return self._buf
 
     def _eg(self, energy, x, create_graph=False):
         if self._fast is not None and not create_graph:
-            return self._fast.energy_and_grad(x)
+            return self._fast.energy_and_grad(x, self._workspace(x))
         return energy_and_grad(energy, x, create_graph)
 
     def _e(self, energy, x, create_graph=False):
@@ -178,7 +185,7 @@ class Sampler:
                 return out
             except Exception as exc:  # compilation failed: eager from now on
                 fast_energy.compile_failed(exc)
-        return fast_energy.langevin_step(x, g, noise, *args)
+        return fast_energy.langevin_step(x, g, noise, *args, buf=self._workspace(x))
 
     # -- augmentation transitions (seed 002 §5.3.2) ---------------------------------------
     def augment(
