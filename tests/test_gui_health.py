@@ -32,13 +32,27 @@ def test_health_panel_shows_numbers_after_some_frames(qtbot):
     for key in ("acceptance", "ess", "rhat", "reinit_noise", "age"):
         assert panel.labels[key].text() != "-", key
     # The energy histograms and the buffer scatter have data.
-    assert len(panel.buffer_scatter.data) > 0
+    drawn = [item.getData()[0] for item in panel.buffer_dots]
+    assert sum(0 if x is None else len(x) for x in drawn) > 0
     xs, ys = panel.hist_curves["data"].getData()
     assert ys is not None and np.nansum(ys) > 0
     img = image_array(win.w.health_dock.grab().toImage())
     assert img.std() > 5  # not blank
     win.w.close()
     assert not win.c.thread.isRunning()
+
+
+def test_age_bands_split_the_buffer_youngest_first():
+    from ebm_studio.gui.health import age_bands
+
+    age = np.array([0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 89])
+    bands = age_bands(age, 8)
+    assert len(bands) == 8
+    assert (np.sum(bands, axis=0) == 1).all()  # each point in exactly one band
+    band_of = np.argmax(bands, axis=0)
+    assert (np.diff(band_of) >= 0).all()  # older points never in a younger band
+    assert band_of[0] == 0 and band_of[-1] == 7
+    assert [b.tolist() for b in age_bands(np.zeros(3, int), 4)][0] == [True] * 3
 
 
 def test_health_panel_without_buffer_shows_no_buffer_numbers(qtbot):
