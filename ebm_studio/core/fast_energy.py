@@ -77,31 +77,49 @@ class Workspace:
     this: its caching allocator already reuses memory.
     """
 
-    def __init__(self, rows: int, widths: list[int], like: torch.Tensor) -> None:
+    def __init__(
+        self, rows: int, widths: list[int], like: torch.Tensor, keep_activations: bool
+    ) -> None:
         def buf(w: int) -> torch.Tensor:
             return torch.empty(rows, w, dtype=like.dtype, device=like.device)
 
         self.rows, self.widths, self.dtype = rows, list(widths), like.dtype
+        self.keep_activations = keep_activations
         self.h = [buf(w) for w in widths]  # pre-activations, then grad * act' in place
-        self.a = [buf(w) for w in widths]  # activations
-        self.d = [buf(w) for w in widths[:-1]]  # dE/d(activation) of all but the last layer
+        # Activations are kept per layer only for the backward kernels that read them (tanh,
+        # relu). Otherwise each is dead once the next product has read it, and the gradients
+        # w.r.t. activations likewise once the next backward kernel has: one scratch buffer per
+        # width serves them all, and fewer buffers stay in cache (4 instead of 8 at depth 3).
+        self.scratch = {w: buf(w) for w in dict.fromkeys(widths)}
+        self.a = [buf(w) for w in widths] if keep_activations else None
         self._views: dict[int, dict[str, list[torch.Tensor]]] = {}
 
-    def fits(self, x: torch.Tensor, widths: list[int]) -> bool:
+    def fits(self, x: torch.Tensor, widths: list[int], keep_activations: bool) -> bool:
         return (
             x.shape[0] <= self.rows
             and widths == self.widths
+            and keep_activations <= self.keep_activations
             and x.dtype == self.dtype
             and x.device == self.h[0].device
         )
 
     def slot(self, kind: str, i: int, n: int) -> torch.Tensor:
-        """The first ``n`` rows of buffer ``kind`` ("h", "a" or "d") of layer ``i`` (views made
-        once per block size: a step asks for them a dozen times)."""
+        """The first ``n`` rows of the buffer for ``kind`` of layer ``i``: "h" (pre-activation),
+        "a" (activation) or "d" (dE/d activation). Views are made once per block size: a step
+        asks for them a dozen times."""
         views = self._views.get(n)
         if views is None:
-            views = self._views[n] = {k: [b[:n] for b in getattr(self, k)] for k in "had"}
+            scratch = [self.scratch[w][:n] for w in self.widths]
+            views = self._views[n] = {
+                "h": [b[:n] for b in self.h],
+                "a": scratch if self.a is None else [b[:n] for b in self.a],
+                "d": scratch,
+            }
         return views[kind][i]
+
+
+# Backward kernels that read act(h) rather than h: their activations must be kept per layer.
+_BACKWARD_READS_ACTIVATION = {"tanh", "relu"}
 
 
 _ACT_NAMES = {
@@ -154,9 +172,10 @@ class FastMLPEnergy:
         """Buffers for ``x``: ``current`` when it fits, new ones otherwise; None off the CPU."""
         if x.device.type != "cpu":
             return None
-        if current is not None and current.fits(x, self.widths):
+        keep = self.act in _BACKWARD_READS_ACTIVATION
+        if current is not None and current.fits(x, self.widths, keep):
             return current
-        return Workspace(x.shape[0], self.widths, x)
+        return Workspace(x.shape[0], self.widths, x, keep)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
