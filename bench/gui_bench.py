@@ -199,7 +199,7 @@ def run(quick: bool = False) -> dict[str, float]:
     """Measure everything in one run; print and return the numbers."""
     cfg = bench_config()
     threads = default_torch_threads()
-    head_s, gui_s, warm_s = (6.0, 10.0, 3.0) if quick else (15.0, 30.0, 5.0)
+    head_s, gui_s, warm_s = (8.0, 16.0, 3.0) if quick else (15.0, 30.0, 5.0)
     before = headless_steps_per_s(cfg, head_s, threads)
     live = gui_run(cfg, gui_s, threads, warm_s)
     after = headless_steps_per_s(cfg, head_s, threads)

@@ -94,8 +94,10 @@ def bench_langevin(quick: bool, device: torch.device) -> dict:
     model = build_model(ModelConfig()).to(device)
     flops_step = 2 * mlp_flops_per_eval(ModelConfig())  # forward + input-gradient backward
     peak = matmul_peak(device)
-    steps = 10 if quick else 30
-    repeats = 3 if quick else 5
+    # About the same work per contender at every chain count; five repeats even when quick
+    # (three left the 10k ratios moving by 30% from run to run on a shared 2-core machine).
+    steps_at = {1000: 40, 10000: 20, 100000: 10} if quick else {1000: 100, 10000: 50, 100000: 20}
+    repeats = 5 if quick else 7
     te = torchebm_langevin(model)
     out = {"matmul_peak_gflops": peak / 1e9, "flops_per_chain_step": flops_step}
     compiled = Sampler(SamplerConfig(step_size=0.01, compile=True), box=4.5)
@@ -103,7 +105,7 @@ def bench_langevin(quick: bool, device: torch.device) -> dict:
     compiled.run(model, torch.randn(5000, 2, device=device), 2, torch.Generator(device=device))
     out["compile_s"] = time.perf_counter() - t0  # first use: compiles (cached on disk after)
     out["compiled"] = fast_energy.compile_available()
-    for n in (1000, 10000, 100000):
+    for n, steps in steps_at.items():
         x0 = torch.randn(n, 2, device=device)
         eager = Sampler(SamplerConfig(step_size=0.01), box=4.5)
         gen = torch.Generator(device=device).manual_seed(0)
