@@ -147,9 +147,10 @@ class SamplerConfig:
     augment_on_draw: bool = param(False, help="apply when a start is drawn from the buffer")
     augment_mh: bool = param(True, help="Metropolis-correct augmentation moves")
     # torch.compile the fused Langevin step of MLP energies (compiles once on first use; eager
-    # fallback). Pays for many chains on one thread, not for 256-chain training. Main thread
-    # only (the CLI, the benchmarks): torch.compile is not thread-safe, so the studio's worker
-    # threads run the eager step, with the same chains (samplers.compile_allowed).
+    # fallback). Meant for GPUs; on a CPU the eager step with its reused buffers is faster
+    # (Inductor allocates its intermediates at every call). Main thread only (the CLI, the
+    # benchmarks): torch.compile is not thread-safe, so the studio's worker threads run the
+    # eager step, with the same chains (samplers.compile_allowed).
     compile: bool = param(
         False, help="compile the Langevin step in the CLI (first use compiles; not in the studio)"
     )
