@@ -123,7 +123,8 @@ class HealthPanel(QWidget):
         self.buffer_dots = [
             pg.PlotCurveItem(connect="pairs", pen=_dot_pen(tuple(int(v) for v in c))) for c in lut
         ]
-        for item in self.buffer_dots:
+        for i, item in enumerate(self.buffer_dots):
+            item.setZValue(AGE_BANDS - i)  # the few young points on top of the old majority
             self.buffer_plot.addItem(item)
         self.age_plot = pg.PlotWidget(title="buffer age (updates)")
         self.age_curve = self.age_plot.plot(
