@@ -262,14 +262,18 @@ class Sampler:
         acc_sum = torch.zeros((), device=x.device)
         e_sum = torch.zeros((), device=x.device)
         g_sum = torch.zeros((), device=x.device)
+        # Fused steps accumulate per chain, in place: two operations a step, summed once.
+        e_acc = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype) if fused else None
+        g_acc = torch.zeros_like(e_acc) if fused else None
         for t in range(steps):
             graph = t >= plain
             if graph and t == plain and not x.requires_grad:
                 # Re-enter the graph: from here on, steps are differentiated w.r.t. theta.
                 e, g = self._eg(energy, x, create_graph=True)
             if fused and not graph:
-                x, e, g, es, gs = self._fused_langevin(x, g, gen, fused_args)
-                e_sum, g_sum = e_sum + es, g_sum + gs
+                x, e, g = self._fused_langevin(x, g, gen, fused_args)
+                e_acc.add_(e)
+                g_acc.add_(torch.linalg.vector_norm(g, dim=-1))
             else:
                 x, e, g, acc = step_fn(energy, x, e, g, gen, graph)
                 if acc is not None:
@@ -280,6 +284,8 @@ class Sampler:
                 x, e, _ = self.augment(energy, x, e, gen)
                 if self.cfg.kind != "rwmh":
                     e, g = self._eg(energy, x)
+        if fused:
+            e_sum, g_sum = e_sum + e_acc.sum(), g_sum + g_acc.sum()
         # One host sync per block, not per step.
         return x, float(acc_sum), float(e_sum), float(g_sum)
 
