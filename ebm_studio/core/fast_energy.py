@@ -118,18 +118,6 @@ class Workspace:
         return views[kind][i]
 
 
-# The forward-only path's buffers, one set per thread (the GUI's worker, the compare worker and
-# the main thread may each evaluate grids; within a thread calls never overlap). New buffers at
-# every grid cost from nothing to 9 ms of a 200x200 grid (24 ms against 15 on two threads),
-# depending on whether the allocator still held the last grid's memory.
-_forward = threading.local()
-
-
-def forward_workspace() -> Workspace | None:
-    """This thread's forward buffers (None before its first CPU evaluation)."""
-    return getattr(_forward, "buf", None)
-
-
 # Backward kernels that read act(h) rather than h: their activations must be kept per layer.
 _BACKWARD_READS_ACTIVATION = {"tanh", "relu"}
 
@@ -151,6 +139,7 @@ class FastMLPEnergy:
         self.layers = layers  # (W, b) per Linear, W of shape (out, in)
         self.act = act
         self.w_t = [w.t().contiguous() for w, _ in layers]  # (in, out), for the forward pass
+        self._buf: Workspace | None = None  # for __call__, block after block
 
     @classmethod
     def from_module(cls, model: nn.Module) -> FastMLPEnergy | None:
@@ -190,12 +179,10 @@ class FastMLPEnergy:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """E(x) only (grids, energies of proposals). The hidden layers go into this thread's
-        forward buffers, reused block after block and call after call (a grid is evaluated
-        by a new object each frame): bias and matrix product into the buffer, the activation
-        in place."""
-        buf = self.workspace(x, getattr(_forward, "buf", None))
-        _forward.buf = buf
+        """E(x) only (grids, energies of proposals). Called block by block (``eval_blocked``),
+        so the hidden layers reuse this object's buffers: bias and matrix product into the
+        buffer, the activation in place."""
+        self._buf = buf = self.workspace(x, self._buf)
         a = x
         for i, (b, wt) in enumerate(zip(self.biases[:-1], self.w_t[:-1])):
             h = torch.addmm(b, a, wt, out=None if buf is None else buf.slot("h", i, x.shape[0]))
