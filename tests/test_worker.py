@@ -359,31 +359,3 @@ def test_torch_threads_borrows_threads_for_a_block_and_restores_them():
         assert torch.get_num_threads() == 1
         raise RuntimeError("a failing grid")
     assert torch.get_num_threads() == before
-
-
-def test_the_grid_borrows_a_thread_that_training_steps_do_not(harness, monkeypatch):
-    """Training runs on the worker's own thread count; the frame's grid on one more (the GUI
-    thread waits for that frame, its core is free)."""
-    import os
-
-    from ebm_studio.core.trainer import Trainer
-
-    seen: dict[str, set[int]] = {"grid": set(), "no grid": set(), "step": set()}
-    snapshot, step = Trainer.snapshot, Trainer.step
-
-    def spy_snapshot(self, *args, **kwargs):
-        seen["grid" if kwargs.get("grid", True) else "no grid"].add(torch.get_num_threads())
-        return snapshot(self, *args, **kwargs)
-
-    def spy_step(self, *args, **kwargs):
-        seen["step"].add(torch.get_num_threads())
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "snapshot", spy_snapshot)
-    monkeypatch.setattr(Trainer, "step", spy_step)
-    h = harness(torch_threads=1).start()
-    h.thread.send(TrainSteps(20))
-    h.qtbot.waitUntil(lambda: h.states[-2:] == ["training", "paused"], timeout=TIMEOUT)
-    assert seen["step"] == {1}
-    assert seen["grid"] == {min(2, os.cpu_count() or 1)}
-    assert seen["no grid"] <= {1}
