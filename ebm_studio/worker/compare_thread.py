@@ -25,7 +25,6 @@ from .thread import (
     FrameWorker,
     default_torch_threads,
     static_layers,
-    torch_threads,
     trails_follow_chains,
 )
 
@@ -136,8 +135,7 @@ class CompareThread(FrameWorker):
         if now - self._last_emit < self._frame_interval():
             return
         grid = self._need_grid or now - self._last_grid >= self._grid_interval
-        with torch_threads(self._threads + 1 if grid else self._threads):  # as the trainer's
-            frame = run.snapshot(max_chains=MAX_DRAWN_CHAINS, grid=grid)
+        frame = run.snapshot(max_chains=MAX_DRAWN_CHAINS, grid=grid)
         # The arms share their data, so the static layers are computed once for both.
         static = static_layers(run.a) if self._send_static else {}
         arms = []
