@@ -342,20 +342,3 @@ def test_move_device_keeps_the_run_and_save_writes_a_checkpoint(harness, tmp_pat
     assert loaded.step == 4  # the move kept the weights, optimizer and step count
     e = loaded.energy(torch.zeros(3, 2))
     assert e.shape == (3,) and torch.isfinite(e).all()
-
-
-def test_torch_threads_borrows_threads_for_a_block_and_restores_them():
-    """The worker computes the landscape grid with one more thread than it trains with."""
-    import os
-
-    from ebm_studio.worker.thread import torch_threads
-
-    before = torch.get_num_threads()
-    cores = os.cpu_count() or 1
-    with torch_threads(before + 1):
-        assert torch.get_num_threads() == min(before + 1, cores)
-    assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), torch_threads(1):
-        assert torch.get_num_threads() == 1
-        raise RuntimeError("a failing grid")
-    assert torch.get_num_threads() == before

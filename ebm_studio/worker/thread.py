@@ -11,7 +11,6 @@ frame.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import queue
@@ -19,7 +18,6 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +55,6 @@ TRAIL_LENGTH = 50
 def default_torch_threads() -> int:
     """One or two threads: leave a core to the GUI (GIL and cache contention, DESIGN §2)."""
     return max(1, min(2, (os.cpu_count() or 2) - 1))
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch threads (at most the machine's cores), then restore."""
-    before = torch.get_num_threads()
-    n = max(1, min(n, os.cpu_count() or 1))
-    if n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n != before:
-            torch.set_num_threads(before)
 
 
 def trails_follow_chains(config: Config) -> bool:
@@ -466,10 +450,7 @@ class TrainingThread(FrameWorker):
             return  # slow motion: a frame shows exactly spf steps
         sampling = self._sample is not None
         grid = self._need_grid or (not sampling and now - self._last_grid >= self._grid_interval)
-        # The grid is one large batch, computed while the GUI thread waits for this frame: it
-        # borrows the GUI's core (half the time on 2 cores), the training steps do not.
-        with torch_threads(self._threads + 1 if grid else self._threads):
-            snap = t.snapshot(res=t.config.view.resolution, max_chains=MAX_DRAWN_CHAINS, grid=grid)
+        snap = t.snapshot(res=t.config.view.resolution, max_chains=MAX_DRAWN_CHAINS, grid=grid)
         extra: dict[str, Any] = {
             "mode": "sample" if sampling else "train",
             "emitted_at": now,
