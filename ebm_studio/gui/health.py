@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..core.metrics import autocorrelation, ess, split_rhat
 from ..core.trainer import Snapshot
-from .landscape import _pen, dots
+from .landscape import cosmetic_pen, dots
 
 REDRAW_HZ = 4.0
 WINDOW = 200  # frames of chain energies kept for ESS / R-hat
@@ -45,7 +45,7 @@ def age_bands(age: np.ndarray, n: int) -> list[np.ndarray]:
 
 
 def _dot_pen(colour: tuple[int, ...]):
-    return _pen(colour, width=3, cap=Qt.PenCapStyle.RoundCap)
+    return cosmetic_pen(colour, width=3, cap=Qt.PenCapStyle.RoundCap)
 
 
 class HealthPanel(QWidget):

@@ -149,7 +149,9 @@ def score_segments(energy: np.ndarray, box: float, n: int = SCORE_ARROWS):
     return xs, ys
 
 
-def _pen(colour, width: float = 1.0, style=Qt.PenStyle.SolidLine, cap=Qt.PenCapStyle.SquareCap):
+def cosmetic_pen(
+    colour, width: float = 1.0, style=Qt.PenStyle.SolidLine, cap=Qt.PenCapStyle.SquareCap
+):
     pen = pg.mkPen(colour, width=width, style=style)
     pen.setCapStyle(cap)
     pen.setCosmetic(True)
@@ -238,25 +240,25 @@ class LandscapeView(pg.GraphicsLayoutWidget):
         )
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
 
-        self.contours = pg.PlotCurveItem(connect="pairs", pen=_pen((255, 255, 255, 90)))
+        self.contours = pg.PlotCurveItem(connect="pairs", pen=cosmetic_pen((255, 255, 255, 90)))
         self.true_contours = pg.PlotCurveItem(
-            connect="pairs", pen=_pen((255, 120, 200, 220), 1.0, Qt.PenStyle.DashLine)
+            connect="pairs", pen=cosmetic_pen((255, 120, 200, 220), 1.0, Qt.PenStyle.DashLine)
         )
-        self.score = pg.PlotCurveItem(connect="pairs", pen=_pen((230, 230, 230, 170)))
+        self.score = pg.PlotCurveItem(connect="pairs", pen=cosmetic_pen((230, 230, 230, 170)))
         self.data = pg.PlotCurveItem(
-            connect="pairs", pen=_pen(DATA_COLOUR, 2.0, cap=Qt.PenCapStyle.RoundCap)
+            connect="pairs", pen=cosmetic_pen(DATA_COLOUR, 2.0, cap=Qt.PenCapStyle.RoundCap)
         )
         self.buffer = pg.PlotCurveItem(
-            connect="pairs", pen=_pen(BUFFER_COLOUR, 2.0, cap=Qt.PenCapStyle.RoundCap)
+            connect="pairs", pen=cosmetic_pen(BUFFER_COLOUR, 2.0, cap=Qt.PenCapStyle.RoundCap)
         )
         self.chain_dots = pg.PlotCurveItem(
-            connect="pairs", pen=_pen(CHAIN_COLOUR, 3.0, cap=Qt.PenCapStyle.RoundCap)
+            connect="pairs", pen=cosmetic_pen(CHAIN_COLOUR, 3.0, cap=Qt.PenCapStyle.RoundCap)
         )
         self.chain_image = pg.ImageItem(axisOrder="row-major")
         self.chain_image.setLookupTable(_overlay_lut(CHAIN_COLOUR))
-        self.trails = pg.PlotCurveItem(connect="finite", pen=_pen(TRAIL_COLOUR, 1.5))
+        self.trails = pg.PlotCurveItem(connect="finite", pen=cosmetic_pen(TRAIL_COLOUR, 1.5))
         self.drawn_item = pg.PlotCurveItem(
-            connect="pairs", pen=_pen(DRAWN_COLOUR, 3.0, cap=Qt.PenCapStyle.RoundCap)
+            connect="pairs", pen=cosmetic_pen(DRAWN_COLOUR, 3.0, cap=Qt.PenCapStyle.RoundCap)
         )
         for z, item in enumerate(
             (
