@@ -5,8 +5,8 @@ The GUI talks to it only through ``send`` (a ``queue.SimpleQueue`` of frozen com
 (``FrameWorker._post``). A frame is emitted at most ``view.fps`` times a second and only after
 the GUI acknowledged the previous one, so a slow GUI drops frames instead of queueing them;
 metric rows accumulate in the trainer until the next frame, so no curve point is lost. The
-heatmap grid (about 9 ms at 200x200 on two cores) is refreshed a few times a second, not every
-frame.
+heatmap grid (about 30 ms at 200x200 on the worker's one torch thread on a 2-core machine) is
+refreshed a few times a second, not every frame.
 """
 
 from __future__ import annotations
