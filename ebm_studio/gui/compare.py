@@ -37,7 +37,7 @@ from ..worker.commands import Command, ResetCompare
 from ..worker.compare_thread import CompareThread
 from .actions import Transport, make_action
 from .app import APP_NAME, configure_runtime
-from .curves import REDRAW_HZ, _Series
+from .curves import CURVE_WIDTH, REDRAW_HZ, FollowRanges, _Series, merge_bounds
 from .landscape import LandscapeView
 
 ARM_COLOURS = ("#4fc3f7", "#ffb74d")  # A light blue, B orange: distinct on the dark plots
@@ -194,7 +194,7 @@ class CompareCurves(QWidget):
             self.plots[key] = plot
             for arm, colour in zip(ARMS, ARM_COLOURS):
                 curve = pg.PlotDataItem(
-                    pen=pg.mkPen(colour, width=1.5),
+                    pen=pg.mkPen(colour, width=CURVE_WIDTH),
                     name=arm,
                     symbol="o" if key in SPARSE else None,
                     symbolSize=4,
@@ -205,6 +205,8 @@ class CompareCurves(QWidget):
                 curve.setClipToView(True)
                 plot.addItem(curve)
                 self.curves[(arm, key)] = curve
+        self.ranges = FollowRanges(list(self.plots.values()))
+        self.graphics.scene().sigMouseClicked.connect(self._on_click)
         self.set_legend("", "")
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setInterval(int(1000 / REDRAW_HZ))
@@ -226,6 +228,7 @@ class CompareCurves(QWidget):
             curve.setData([], [])
         for note in self._notes.values():
             note.setVisible(True)
+        self.ranges.release()
         self._dirty = True
 
     def add_frame(self, frame: CompareFrame) -> None:
@@ -255,11 +258,23 @@ class CompareCurves(QWidget):
         for (arm, key), s in self.series.items():
             self.curves[(arm, key)].setData(*s.data())
             self._notes[key].setVisible(False)
+        self.ranges.update(
+            [
+                merge_bounds([s for (_, k), s in self.series.items() if k == key])
+                for key in self.plots
+            ]
+        )
         for key, note in self._notes.items():
             if note.isVisible():
                 (x0, x1), (y0, y1) = self.plots[key].getViewBox().viewRange()
                 note.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self._dirty = False
+
+    def _on_click(self, event) -> None:
+        """A double-click anywhere in the plots: every plot follows its data again."""
+        if event.double():
+            self.ranges.release()
+            self.redraw()
 
 
 class ArmView(QWidget):

@@ -1,0 +1,134 @@
+"""The metric curves' ranges: they hold the data, move in coarse steps, and leave a range the
+user zoomed to alone until a double-click."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, _Series, follow, nice_range
+
+
+@pytest.mark.parametrize(
+    "lo, hi", [(0.0, 1.0), (-3.7, 12.2), (1e-4, 3e-4), (2500.0, 2500.0), (0.0, 0.0), (-5.0, -1.0)]
+)
+def test_nice_range_holds_the_data_on_round_bounds(lo, hi):
+    a, b = nice_range(lo, hi)
+    assert a < lo <= hi < b
+    span = (hi - lo) or (0.1 * abs(hi) if hi else 1.0)
+    assert b - a <= 3 * span  # padded and rounded, not blown up
+    # Both bounds are whole multiples of one 1-2-5 step no finer than a 30th of the range.
+    steps = [m * 10.0**e for e in range(-8, 8) for m in (1, 2, 5) if m * 10.0**e >= (b - a) / 30]
+    assert any(np.allclose([a / s, b / s], np.round([a / s, b / s]), atol=1e-6) for s in steps)
+
+
+def test_follow_keeps_a_range_until_the_data_leave_or_shrink_inside_it():
+    r = follow(None, 0.0, 10.0)
+    assert follow(r, 0.5, 9.5) == r  # inside, and filling it: unchanged (same object)
+    grown = follow(r, 0.0, 20.0)
+    assert grown != r and grown[0] <= 0.0 and grown[1] >= 20.0
+    lower = follow(r, -1.0, 10.0)
+    assert lower[0] <= -1.0
+    small = RANGE_SHRINK * (r[1] - r[0]) * 0.9
+    shrunk = follow(r, 5.0, 5.0 + small)
+    assert shrunk != r and shrunk[0] <= 5.0 and shrunk[1] >= 5.0 + small
+
+
+def test_series_bounds_follow_appends_and_rollbacks():
+    s = _Series()
+    assert s.bounds() is None
+    for step, y in enumerate([3.0, -1.0, 7.0, 2.0], start=1):
+        s.append(step, y)
+    assert s.bounds() == (1.0, 4.0, -1.0, 7.0)
+    s.truncate_from(3)  # steps 3 and 4 undone: 7 was among them
+    assert s.bounds() == (1.0, 2.0, -1.0, 3.0)
+    s.truncate_from(1)
+    assert s.bounds() is None
+    s.append(5, 4.0)
+    assert s.bounds() == (5.0, 5.0, 4.0, 4.0)
+
+
+def double_click(widget, pos: QPoint) -> None:
+    """Press, release, double-click, release: the sequence a real double-click sends."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, buttons in (
+        (QEvent.Type.MouseButtonPress, left),
+        (QEvent.Type.MouseButtonRelease, none),
+        (QEvent.Type.MouseButtonDblClick, left),
+        (QEvent.Type.MouseButtonRelease, none),
+    ):
+        point = QPointF(pos)
+        event = QMouseEvent(
+            kind, point, widget.mapToGlobal(point), left, buttons, Qt.KeyboardModifier.NoModifier
+        )
+        QApplication.sendEvent(widget, event)
+
+
+def _panel(qtbot) -> CurvesPanel:
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 400)
+    panel.show()
+    QApplication.processEvents()
+    return panel
+
+
+def _feed(panel: CurvesPanel, steps, loss) -> None:
+    for step, value in zip(steps, loss):
+        panel.add_row({"step": int(step), "loss": float(value), "gap": float(-value)})
+    panel.redraw()
+
+
+def _ranges(panel: CurvesPanel, i: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    (x0, x1), (y0, y1) = panel.plots[i].getViewBox().viewRange()
+    return (x0, x1), (y0, y1)
+
+
+def test_curve_ranges_hold_the_data_and_stay_put_for_points_inside(qtbot):
+    panel = _panel(qtbot)
+    rng = np.random.default_rng(0)
+    _feed(panel, range(1, 201), rng.uniform(0.0, 1.0, 200))
+    (x0, x1), (y0, y1) = _ranges(panel, 0)
+    assert x0 <= 1 and x1 >= 200 and y0 <= 0.0 and y1 >= 1.0
+    (_, _), (g0, g1) = _ranges(panel, 1)  # the gap plot has its own y range
+    assert g0 <= -1.0 and g1 >= 0.0 and g1 <= 1.0
+    before = _ranges(panel, 0)
+    _feed(panel, range(201, 206), rng.uniform(0.1, 0.9, 5))  # new steps, values inside
+    assert _ranges(panel, 0) == before
+    _feed(panel, [206], [5.0])  # a value outside: the range grows to hold it
+    (_, _), (_, y1) = _ranges(panel, 0)
+    assert y1 >= 5.0
+    _feed(panel, range(207, 600), rng.uniform(0.0, 1.0, 393))  # steps past the x range
+    (x0, x1), _ = _ranges(panel, 0)
+    assert x1 >= 599
+    assert _ranges(panel, 3)[0] == (x0, x1)  # the x axes are linked
+
+
+def test_a_zoomed_curve_stays_zoomed_until_a_double_click(qtbot):
+    panel = _panel(qtbot)
+    _feed(panel, range(1, 101), np.linspace(0.0, 1.0, 100))
+    vb = panel.plots[0].getViewBox()
+    centre = vb.mapViewToScene(QPointF(50.0, 0.5))
+    pos = panel.mapFromScene(centre)
+    wheel = QWheelEvent(
+        QPointF(pos),
+        QPointF(panel.mapToGlobal(pos)),
+        QPoint(0, 0),
+        QPoint(0, 240),  # two notches: zoom in
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(panel.viewport(), wheel)
+    zoomed = _ranges(panel, 0)
+    assert zoomed[0][1] - zoomed[0][0] < 90  # the wheel zoomed in
+    assert panel.ranges.user_x
+    _feed(panel, range(101, 301), np.linspace(1.0, 3.0, 200))  # data far outside the zoom
+    assert _ranges(panel, 0) == zoomed
+    double_click(panel.viewport(), pos)
+    (x0, x1), (y0, y1) = _ranges(panel, 0)
+    assert x0 <= 1 and x1 >= 300 and y0 <= 0.0 and y1 >= 3.0
