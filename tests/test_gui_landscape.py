@@ -36,6 +36,20 @@ def test_robust_range_ignores_a_spike():
     assert robust_range(v, "density")[0] == 0.0
 
 
+def test_robust_levels_move_towards_their_target_and_rest_within_tolerance():
+    from ebm_studio.gui.landscape import LEVELS_TOLERANCE, ROBUST_SMOOTHING, smoothed_levels
+
+    levels = (0.0, 10.0)
+    moved = smoothed_levels(levels, (2.0, 10.0))
+    assert moved == pytest.approx((2.0 * ROBUST_SMOOTHING, 10.0))
+    near = (0.5 * LEVELS_TOLERANCE * 10.0, 10.0 - 0.5 * LEVELS_TOLERANCE * 10.0)
+    assert smoothed_levels(levels, near) is levels  # within tolerance: the very same levels
+    for _ in range(100):  # converges to within the tolerance of a fixed target, then rests
+        levels = smoothed_levels(levels, (-3.0, 4.0))
+    assert abs(levels[0] + 3.0) <= LEVELS_TOLERANCE * 7.1 and abs(levels[1] - 4.0) <= 0.071
+    assert smoothed_levels(levels, (-3.0, 4.0)) is levels
+
+
 def test_contours_of_a_paraboloid_are_circles():
     c = cell_centres(4.5, 90)
     xx, yy = np.meshgrid(c, c)

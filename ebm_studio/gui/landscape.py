@@ -24,6 +24,10 @@ SCORE_ARROWS = 21
 CONTOUR_LEVELS = 6
 CONTOUR_MAX_RES = 100  # contour on a coarser grid: same lines, fewer cells
 ROBUST_SMOOTHING = 0.25  # fraction of the way to the new percentile range per heatmap update
+# Robust levels stay put while both bounds are within this fraction of the range of their
+# targets: each move lays out the colour bar's ticks again (about 2 ms of GUI-thread Python per
+# frame), and a shift under 1% of the colour scale is not visible.
+LEVELS_TOLERANCE = 0.01
 
 CHAIN_COLOUR = (255, 80, 60)
 DATA_COLOUR = (215, 215, 215)  # opaque: Qt draws opaque dots on its fast drawLines path
@@ -57,6 +61,18 @@ def robust_range(values: np.ndarray, mode: str) -> tuple[float, float]:
     if not hi > lo:
         hi = lo + 1e-6
     return lo, hi
+
+
+def smoothed_levels(
+    current: tuple[float, float], target: tuple[float, float]
+) -> tuple[float, float]:
+    """``ROBUST_SMOOTHING`` of the way from ``current`` to ``target``; ``current`` itself while
+    both bounds are within ``LEVELS_TOLERANCE`` of the range of their targets."""
+    tol = LEVELS_TOLERANCE * (current[1] - current[0])
+    if abs(target[0] - current[0]) <= tol and abs(target[1] - current[1]) <= tol:
+        return current
+    a = ROBUST_SMOOTHING
+    return current[0] + a * (target[0] - current[0]), current[1] + a * (target[1] - current[1])
 
 
 def cell_centres(box: float, res: int) -> np.ndarray:
@@ -355,15 +371,12 @@ class LandscapeView(pg.GraphicsLayoutWidget):
             self._levels = robust_range(values, view.heatmap)
         elif view.levels == "robust":
             lo, hi = robust_range(values, view.heatmap)
-            a = ROBUST_SMOOTHING
-            self._levels = (
-                self._levels[0] + a * (lo - self._levels[0]),
-                self._levels[1] + a * (hi - self._levels[1]),
-            )
+            self._levels = smoothed_levels(self._levels, (lo, hi))
         self._levels_mode = key
         self.image.setImage(values.astype(np.float32), autoLevels=False, levels=self._levels)
         self._fit(self.image)
-        self.colorbar.setLevels(self._levels)
+        if tuple(self.colorbar.levels()) != self._levels:  # even unchanged levels re-lay its ticks
+            self.colorbar.setLevels(self._levels)
         if view.contours:
             lo, hi = self._levels
             levels = np.linspace(lo, hi, CONTOUR_LEVELS + 2)[1:-1]
