@@ -32,6 +32,8 @@ def test_follow_keeps_a_range_until_the_data_leave_or_shrink_inside_it():
     assert grown != r and grown[0] <= 0.0 and grown[1] >= 20.0
     lower = follow(r, -1.0, 10.0)
     assert lower[0] <= -1.0
+    assert follow(None, 3.0, 500.0, floor=0.0)[0] == 0.0  # padded down to the floor, not past
+    assert follow(None, -2.0, 500.0, floor=0.0)[0] <= -2.0  # data below the floor still show
     small = RANGE_SHRINK * (r[1] - r[0]) * 0.9
     shrunk = follow(r, 5.0, 5.0 + small)
     assert shrunk != r and shrunk[0] <= 5.0 and shrunk[1] >= 5.0 + small

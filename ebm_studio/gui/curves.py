@@ -108,12 +108,17 @@ def nice_range(lo: float, hi: float, pad: float = RANGE_PAD) -> tuple[float, flo
     return float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)
 
 
-def follow(current: tuple[float, float] | None, lo: float, hi: float) -> tuple[float, float] | None:
+def follow(
+    current: tuple[float, float] | None, lo: float, hi: float, floor: float = -np.inf
+) -> tuple[float, float]:
     """The range to show for data in [lo, hi]: ``current`` while it holds the data and the data
-    fill at least ``RANGE_SHRINK`` of it, else a new ``nice_range``."""
-    if current is None or not current[0] <= lo <= hi <= current[1]:
-        return nice_range(lo, hi)
-    return current if hi - lo >= RANGE_SHRINK * (current[1] - current[0]) else nice_range(lo, hi)
+    fill at least ``RANGE_SHRINK`` of it, else a new ``nice_range`` (not padded below
+    ``floor``)."""
+    holds = current is not None and current[0] <= lo <= hi <= current[1]
+    if holds and hi - lo >= RANGE_SHRINK * (current[1] - current[0]):
+        return current
+    a, b = nice_range(lo, hi)
+    return max(a, min(floor, lo)), b
 
 
 class FollowRanges:
@@ -151,7 +156,8 @@ class FollowRanges:
         """``bounds[i]``: (x min, x max, y min, y max) of plot i's data, None when it has none."""
         have = [b for b in bounds if b is not None]
         if have and not self.user_x:
-            x = follow(self.x, min(b[0] for b in have), max(b[1] for b in have))
+            # Steps start at 0 or later: no padding below 0.
+            x = follow(self.x, min(b[0] for b in have), max(b[1] for b in have), floor=0.0)
             if x != self.x:
                 self.x = x
                 self.plots[0].setXRange(*x, padding=0)
