@@ -161,6 +161,27 @@ def test_frames_arrive_under_the_frame_rate_cap(window):
     assert len(win.w.frame_times_ms) > 0
 
 
+def test_each_frame_is_painted_once(window):
+    """A frame's landscape is painted once: a synchronous repaint() was followed by the
+    scene's own deferred update, a second full paint of the same frame."""
+    win = window()
+    win.wait(lambda: win.w.frames_drawn >= 1)
+    snap = win.last
+    paints: list[int] = []
+    win.w.landscape.painted.connect(lambda: paints.append(1))
+    for _ in range(3):
+        QApplication.processEvents()
+    paints.clear()
+    drawn = win.w.frames_drawn
+    for i in range(5):
+        win.w._on_snapshot_ready(snap)
+        win.wait(lambda n=drawn + i + 1: win.w.frames_drawn >= n)
+        for _ in range(5):
+            QApplication.processEvents()
+    assert win.w.frames_drawn == drawn + 5
+    assert len(paints) == 5
+
+
 def test_screenshot_shows_the_heatmap(window):
     win = window(small_config(**{"view.heatmap": "energy", "view.colormap": "viridis"}))
     win.w.train_n.setValue(5)

@@ -399,9 +399,10 @@ class MainWindow(QMainWindow):
         self._update_status(snap)
         self._ack_timer.start()
         if self.landscape.isVisible():
-            # Paint now rather than after the platform's update throttle (~5 ms or more on
-            # a busy machine): a frame is on screen, and acknowledged, as soon as it is drawn.
-            self.landscape.viewport().repaint()
+            # One paint at the next turn of the event loop, not repaint(): the scene's own
+            # deferred update still followed a repaint(), so every frame was painted twice
+            # (measured: 17.9 against 14.2 ms a frame at 10k chains, 200x200).
+            self.landscape.viewport().update()
 
     def _on_landscape_painted(self) -> None:
         if self._frame_t0 is None:
