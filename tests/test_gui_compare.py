@@ -184,3 +184,25 @@ def test_a_diverging_arm_pauses_the_pair_and_says_which(compare, qtbot):
     qtbot.waitUntil(lambda: w.controller.state == "paused", timeout=TIMEOUT)
     qtbot.waitUntil(lambda: w.last_frame.extra["state"] == "paused", timeout=TIMEOUT)
     assert w.last_frame.a.step == w.last_frame.b.step < 50
+
+
+def test_each_compare_frame_paints_each_arm_once_then_acknowledges(compare, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    w = compare()
+    frame = w.last_frame
+    paints = {0: 0, 1: 0}
+    for i, view in enumerate(w.views):
+        view.landscape.painted.connect(lambda i=i: paints.__setitem__(i, paints[i] + 1))
+    acks: list[int] = []
+    monkeypatch.setattr(w.controller, "acknowledge_frame", lambda: acks.append(1))
+    for _ in range(3):
+        QApplication.processEvents()
+    paints.update({0: 0, 1: 0})
+    for k in range(1, 4):
+        w._on_frame_ready(frame)
+        qtbot.waitUntil(lambda k=k: len(acks) >= k, timeout=TIMEOUT)
+        for _ in range(5):
+            QApplication.processEvents()
+    assert paints == {0: 3, 1: 3}  # one paint per arm per frame, not two
+    assert len(acks) == 3  # acknowledged once each, after both arms painted

@@ -397,6 +397,9 @@ class CompareWindow(QMainWindow):
         self._ack_timer.setSingleShot(True)
         self._ack_timer.setInterval(ACK_FALLBACK_MS)
         self._ack_timer.timeout.connect(self.controller.acknowledge_frame)
+        self._unpainted: set[int] = set()
+        for i, view in enumerate(self.views):
+            view.landscape.painted.connect(lambda i=i: self._on_arm_painted(i))
         c = self.controller
         c.frame_ready.connect(self._on_frame_ready)
         c.state_changed.connect(self._on_state_changed)
@@ -498,12 +501,20 @@ class CompareWindow(QMainWindow):
         )
         self.speed_label.setText(f"{frame.extra.get('steps_per_s', 0.0):.1f} steps/s per arm")
         self.frames_drawn += 1
+        self._ack_timer.start()  # the fallback when a paint does not come (hidden, minimised)
         if self.isVisible() and not self.isMinimized():
-            for view in self.views:
-                view.landscape.viewport().repaint()
-            self.controller.acknowledge_frame()
-        else:
-            self._ack_timer.start()
+            # The new frame changed both scenes, so each arm paints once at the next turn of
+            # the event loop; the frame is acknowledged when both have. (A repaint() here was
+            # followed by the scene's own deferred update: two paints an arm and frame; an
+            # explicit update() still gave arm B a second one.)
+            self._unpainted = set(range(len(self.views)))
+
+    def _on_arm_painted(self, i: int) -> None:
+        if i in self._unpainted:
+            self._unpainted.discard(i)
+            if not self._unpainted:
+                self._ack_timer.stop()
+                self.controller.acknowledge_frame()
 
     def _on_state_changed(self, state: str) -> None:
         self.state_label.setText(state)
