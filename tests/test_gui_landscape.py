@@ -64,3 +64,41 @@ def test_histogram_counts_points_in_the_box():
     h = histogram_image(pts, 4.5, res=9)
     assert h.sum() == 3  # the point outside the box is dropped
     assert h[4, 4] == 2 and h[8, 0] == 1  # rows are y: the top-left point is in the last row
+
+
+def test_cached_data_layer_shows_new_data_after_a_reset(qtbot):
+    """The data points are drawn from a cached pixmap; new data (a reset) must still show."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtWidgets import QApplication
+    from test_gui import image_array
+
+    from ebm_studio.core.trainer import Snapshot
+    from ebm_studio.gui.landscape import DATA_COLOUR, LandscapeView
+
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    view.resize(500, 500)
+    view.show()
+    energy = np.zeros((50, 50), np.float32)
+
+    def frame(data: np.ndarray) -> np.ndarray:
+        snap = Snapshot(0, 4.5, energy, None, None, None, None, None, extra={"data": data})
+        view.show_snapshot(snap)
+        for _ in range(3):
+            QApplication.processEvents()
+        return image_array(view.grab().toImage())
+
+    def data_pixels_near(img: np.ndarray, x: float, y: float) -> int:
+        p = view.plot.getViewBox().mapViewToScene(QPointF(x, y))
+        q = view.mapFromScene(p)
+        patch = img[max(q.y() - 15, 0) : q.y() + 15, max(q.x() - 15, 0) : q.x() + 15].astype(int)
+        return int((np.abs(patch - np.array(DATA_COLOUR)).sum(-1) < 30).sum())
+
+    rng = np.random.default_rng(0)
+    corners = np.array([[-3.5, -3.5], [3.5, 3.5]])  # the same bounds for both sets
+    left = np.vstack([corners, rng.normal(0, 0.1, (300, 2)) + [-2.5, 0]]).astype(np.float32)
+    right = np.vstack([corners, rng.normal(0, 0.1, (300, 2)) + [2.5, 0]]).astype(np.float32)
+    first = frame(left)
+    assert data_pixels_near(first, -2.5, 0) > 20 and data_pixels_near(first, 2.5, 0) == 0
+    second = frame(right)
+    assert data_pixels_near(second, 2.5, 0) > 20 and data_pixels_near(second, -2.5, 0) == 0
