@@ -7,15 +7,12 @@ a diverged run exits with code 3 and leaves the last good checkpoint.
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
-import io
 import json
 import math
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -30,14 +27,9 @@ def cannot_write(path: str | Path, e: OSError) -> UserError:
     return UserError(f"{path}: cannot be written ({e.strerror or e})")
 
 
-def _parse_value(text: str) -> Any:
-    from .core.overrides import parse_value  # TOML scalar, or a bare word such as buffer
-
-    return parse_value(text)
-
-
 def build_config(args: argparse.Namespace):
     """The preset named on the command line with --seed/--device/--steps/--data/--set applied."""
+    from .core.overrides import parse_value
     from .core.presets import load_preset
 
     preset = load_preset(args.preset)
@@ -46,7 +38,7 @@ def build_config(args: argparse.Namespace):
         key, eq, text = item.partition("=")
         if not eq:
             raise UserError(f"--set {item!r}: expected section.key=value")
-        cfg = cfg.with_value(key.strip(), _parse_value(text.strip()))
+        cfg = cfg.with_value(key.strip(), parse_value(text.strip()))
     if args.seed is not None:
         cfg = cfg.with_value("train.seed", args.seed)
     if args.device is not None:
@@ -62,62 +54,11 @@ def build_config(args: argparse.Namespace):
     return preset, cfg, points
 
 
-def write_outputs(trainer, out: Path, *, samples: int = 20000) -> None:
-    """config.toml, metrics.csv, checkpoint.safetensors, landscape.png, samples.png."""
-    from .core.atomic import atomic_write_text
-    from .core.checkpoint import save_checkpoint
-    from .core.presets import config_to_toml
-
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.toml", config_to_toml(trainer.config))
-    atomic_write_text(out / "metrics.csv", metrics_csv(trainer.history))
-    save_checkpoint(trainer, out / "checkpoint.safetensors")
-    write_figures(trainer, out, samples)
-
-
-def metrics_csv(history: list[dict[str, float]]) -> str:
-    cols = ["step"] + sorted({k for r in history for k in r} - {"step"})
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
-    for r in history:
-        w.writerow(["" if c not in r else _num(r[c]) for c in cols])
-    return buf.getvalue()
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
-
-
-def write_figures(trainer, out: Path, samples: int = 20000) -> None:
-    import numpy as np
-    import torch
-
-    from .core.figures import grid_density
-    from .core.render import density_image, points_histogram, save_png, side_by_side
-
-    res = 256
-    dens = grid_density(trainer, res)
-    save_png(out / "landscape.png", density_image(dens), scale=2)
-    # Exact samples from the grid density (categorical over cells, uniform within a cell).
-    g = torch.Generator().manual_seed(0)
-    idx = torch.multinomial(torch.from_numpy(dens.reshape(-1)), samples, True, generator=g)
-    h = 2 * trainer.box / res
-    xy = torch.stack([idx % res, idx // res], 1).double() * h - trainer.box
-    xy = (xy + torch.rand(samples, 2, generator=g, dtype=torch.float64) * h).numpy()
-    data = trainer.test_x.cpu().numpy()
-    panels = [points_histogram(data, trainer.box, 200), points_histogram(xy, trainer.box, 200)]
-    ch = trainer.objective.chains()
-    if ch is not None:
-        panels.append(points_histogram(ch.cpu().numpy(), trainer.box, 200))
-    imgs = [density_image(np.sqrt(p), "magma") for p in panels]
-    save_png(out / "samples.png", side_by_side(*imgs), scale=2)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .core.checkpoint import restore_trainer, save_checkpoint
+    from .core.outputs import write_run_outputs
     from .core.trainer import Diverged, Trainer
 
     out = Path(args.out)
@@ -149,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = trainer.evaluate()
     trainer.history.append({"step": float(trainer.step_count), **final})
     try:
-        write_outputs(trainer, out)
+        write_run_outputs(trainer, out)
     except OSError as e:
         raise cannot_write(out, e) from None
     print(summary_line(trainer.step_count, final))

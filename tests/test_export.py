@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ebm_studio.cli import main, metrics_csv
+from ebm_studio.cli import main
 from ebm_studio.core.atomic import atomic_path, atomic_write_bytes
+from ebm_studio.core.history import metrics_csv
 
 SMALL = [
     "--set", "model.width=32", "--set", "model.depth=2", "--set", "data.n_train=2000",

@@ -17,8 +17,8 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QFileDialog, QGraphicsScene
 from test_worker import TIMEOUT, small_config
 
-from ebm_studio.cli import metrics_csv
 from ebm_studio.core.config import Config
+from ebm_studio.core.history import metrics_csv
 from ebm_studio.core.share import encode
 from ebm_studio.gui.export import ExportDialog, Recorder, qimage_to_rgb
 from ebm_studio.gui.main_window import MainWindow

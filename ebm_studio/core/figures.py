@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from .render import density_image, png_bytes, points_histogram
+from .render import density_image, png_bytes, points_histogram, save_png, side_by_side
 
 CURVE_KEYS = ("kl", "nll", "loss", "log_z_error")
 _CURVE_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
@@ -201,6 +201,28 @@ def combined_svg(trainer, size: int = 400) -> str:
         )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def write_run_figures(trainer, out: str | os.PathLike, samples: int = 20000) -> None:
+    """``landscape.png`` (the model density) and ``samples.png`` (data | exact samples of the
+    model's grid density | the training chains) into the folder ``out``."""
+    out = Path(out)
+    res = 256
+    dens = grid_density(trainer, res)
+    save_png(out / "landscape.png", density_image(dens), scale=2)
+    # Exact samples from the grid density (categorical over cells, uniform within a cell).
+    g = torch.Generator().manual_seed(0)
+    idx = torch.multinomial(torch.from_numpy(dens.reshape(-1)), samples, True, generator=g)
+    h = 2 * trainer.box / res
+    xy = torch.stack([idx % res, idx // res], 1).double() * h - trainer.box
+    xy = (xy + torch.rand(samples, 2, generator=g, dtype=torch.float64) * h).numpy()
+    data = trainer.test_x.cpu().numpy()
+    panels = [points_histogram(data, trainer.box, 200), points_histogram(xy, trainer.box, 200)]
+    ch = trainer.objective.chains()
+    if ch is not None:
+        panels.append(points_histogram(ch.cpu().numpy(), trainer.box, 200))
+    imgs = [density_image(np.sqrt(p), "magma") for p in panels]
+    save_png(out / "samples.png", side_by_side(*imgs), scale=2)
 
 
 def save_figure(trainer, path: str | os.PathLike, width: int = 1500) -> None:

@@ -628,8 +628,8 @@ class MainWindow(QMainWindow):
 
     def export_metrics_csv(self, path: str | Path) -> bool:
         """The run's metric history as CSV (one row per logged step), written atomically."""
-        from ..cli import metrics_csv
         from ..core.atomic import atomic_write_text
+        from ..core.history import metrics_csv
 
         try:
             atomic_write_text(path, metrics_csv(self.history))

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ..cli import _parse_value
+    from ..core.overrides import parse_value
     from .app import DEFAULT_PRESET, configure_runtime, initial_config
     from .main_window import MainWindow
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         config, title = initial_config(args.preset or DEFAULT_PRESET, settings)
         for item in args.set:
             key, _, text = item.partition("=")
-            config = config.with_value(key.strip(), _parse_value(text.strip()))
+            config = config.with_value(key.strip(), parse_value(text.strip()))
         window = MainWindow(config, settings=settings, title=title)
         w, h = (int(v) for v in args.size.split("x"))
         window.resize(w, h)

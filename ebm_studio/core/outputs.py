@@ -1,0 +1,32 @@
+"""The files a headless run leaves in its folder (``ebm-studio train``, a sweep's trials)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .atomic import atomic_write_text
+from .checkpoint import save_checkpoint
+from .figures import write_run_figures
+from .history import metrics_csv
+from .presets import config_to_toml
+
+RUN_FILES = (
+    "config.toml",
+    "metrics.csv",
+    "checkpoint.safetensors",
+    "landscape.png",
+    "samples.png",
+)
+
+
+def write_run_outputs(trainer, out: str | Path, *, samples: int = 20000) -> None:
+    """``RUN_FILES`` into ``out`` (created if needed), each written atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.toml", config_to_toml(trainer.config))
+    atomic_write_text(out / "metrics.csv", metrics_csv(trainer.history))
+    save_checkpoint(trainer, out / "checkpoint.safetensors")
+    write_run_figures(trainer, out, samples)
+
+
+__all__ = ["RUN_FILES", "write_run_outputs"]
