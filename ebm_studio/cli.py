@@ -149,7 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from .core.checkpoint import restore_trainer
-    from .core.metrics import eval_blocked
+    from .core.metrics import nll
 
     trainer = restore_trainer(args.checkpoint)
     m = trainer.evaluate()
@@ -158,8 +158,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .core.datasets import load_csv_points
 
         pts = torch.from_numpy(load_csv_points(args.data)).float().to(trainer.device)
-        e = eval_blocked(trainer.model, pts).double()
-        m["nll_data"] = float(e.mean()) + m["log_z_grid"]
+        m["nll_data"] = nll(trainer.model, pts, m["log_z_grid"])
         m["n_data"] = len(pts)
     if args.json:
         print(json.dumps(m, indent=2))

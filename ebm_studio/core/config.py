@@ -282,11 +282,6 @@ def field_meta(section: str, key: str) -> dict[str, Any]:
     raise KeyError(f"{section}.{key}")
 
 
-def field_type(section: str, key: str) -> type:
-    default = getattr(SECTIONS[section](), key)
-    return type(default)
-
-
 def _describe_allowed(f: dataclasses.Field, typ: type) -> str:
     m = f.metadata
     if m.get("choices"):
@@ -380,5 +375,4 @@ __all__ = [
     "changed_keys",
     "structural_changes",
     "field_meta",
-    "field_type",
 ]

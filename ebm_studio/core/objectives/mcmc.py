@@ -15,7 +15,7 @@ import torch
 from torch.func import functional_call
 
 from ..config import Config
-from ..samplers import ChainStarts, Sampler, SamplerStats, StartInfo
+from ..samplers import ChainStarts, Sampler, StartInfo
 from .base import Context, Objective
 
 EULER_GAMMA = 0.5772156649015329
@@ -38,8 +38,6 @@ class MCMCObjective(Objective):
         self.sampler = Sampler(cfg.sampler, ctx.box)
         self.starts: dict[str, ChainStarts] = {}
         self._last_chains: torch.Tensor | None = None
-        self.last_stats: SamplerStats | None = None
-        self.last_start: StartInfo | None = None
 
     def _policy(self) -> ChainStarts:
         p = self.cfg.objective.start
@@ -82,7 +80,6 @@ class MCMCObjective(Objective):
         ent_ref = self._entropy_reference(starts, info, len(x_neg)) if ocfg.ent_weight > 0 else None
         starts.write_back(x_neg, info)
         self._last_chains = x_neg.detach()
-        self.last_stats, self.last_start = stats, info
 
         e_pos = self.energy(x_pos)
         e_neg = self.energy(x_neg.detach())

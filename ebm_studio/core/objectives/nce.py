@@ -141,13 +141,6 @@ class NCEObjective(Objective):
         """log q(x) of the current noise (for display and for the loss)."""
         return self.noise().log_prob(x)
 
-    @torch.no_grad()
-    def proposal_samples(self, n: int) -> torch.Tensor:
-        """n fresh noise samples for display; a private generator so the run's draws are
-        unchanged by how often the GUI asks."""
-        g = torch.Generator(device=self.ctx.device).manual_seed(12345)
-        return self._sample_noise(n, g)[0]
-
     # -- the objective -----------------------------------------------------------------
     def extra_parameters(self) -> list[torch.Tensor]:
         return [self.c]

@@ -83,13 +83,6 @@ class SNLObjective(Objective):
         y = self._fixed_noise(kind).sample(n, gen)
         return y, self.proposal_log_prob(y)
 
-    @torch.no_grad()
-    def proposal_samples(self, n: int) -> torch.Tensor:
-        """n proposal samples for display, from a private generator (the run's draws do not
-        depend on how often the GUI asks)."""
-        g = torch.Generator(device=self.ctx.device).manual_seed(12345)
-        return self._sample_proposal(n, g)[0]
-
     # -- the objective -------------------------------------------------------------------
     def extra_parameters(self) -> list[torch.Tensor]:
         return [self.b]
