@@ -1,4 +1,4 @@
-"""The MCMC-free objectives, the flow, and the Du et al. 2020 extras, against exact quantities.
+"""The MCMC-free objectives, the flow, and the Du et al. 2021 extras, against exact quantities.
 
 Fast unit tests: closed forms, finite differences, known normalisers and entropies, exact
 samples. The presets' end-to-end quality is in test_objective_presets.py (slow).

@@ -22,10 +22,9 @@ from .base import BLOCK_ROWS, LOG_2PI, Dataset, as_points, check_sample_args, li
 _BLOCK_ELEMENTS = 1 << 22
 
 # Quadrature: composite Gauss-Legendre over the curve parameter, panels of equal arc length
-# no longer than _PANEL_STDS noise stds, _GL_NODES nodes each. Against a 4x finer rule the log
-# density agrees to ~1e-8 wherever it is within 30 nats of its peak (the tests check 1e-6);
-# only the far tails, below e^-30 of the peak, are less exact. 1.0 stds gave 1e-11 at twice
-# the cost, 2.0 stds 3e-7.
+# no longer than _PANEL_STDS noise stds, _GL_NODES nodes each: accurate to ~1e-8 in log density
+# within 30 nats of the peak (the tests check 1e-6), at half the cost of 1.0-std panels
+# (docs/algorithms.md, section 7).
 _GL_NODES = 8
 _PANEL_STDS = 1.5
 _MIN_PANELS = 16

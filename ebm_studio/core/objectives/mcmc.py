@@ -1,10 +1,12 @@
 """MCMC-based objectives: CD-k, persistent CD, replay-buffer maximum likelihood, short-run.
 
-All four share one loss; they differ only in where the negative chains start (seed 002 §5.1.1):
+All four share one loss; they differ only in where the negative chains start (Gagnon & Lajoie
+2022, "Clarifying MCMC-based training of modern EBMs", §5.1):
 
     L = mean E(x+) - mean E(sg(x-)) + alpha * (mean E(x+)^2 + mean E(x-)^2)
 
-plus the optional KL and entropy terms of Du et al. 2020 (seed 002 §5.4).
+plus the optional KL and entropy terms of Du, Li, Tenenbaum & Mordatch 2021, with the sign
+switch of Gagnon & Lajoie 2022, §5.4. Formulas and sources: docs/algorithms.md, section 1.
 """
 
 from __future__ import annotations
