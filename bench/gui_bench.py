@@ -2,8 +2,8 @@
 
     python bench/gui_bench.py [--quick]
 
-One run measures, with 10k chains and a 200x200 heatmap grid (DESIGN §2 targets: p95 frame
-time <= 20 ms, worker speed with the GUI live >= 0.8 of headless):
+One run measures, with 10k chains and a 200x200 heatmap grid (targets, README.md Performance:
+p95 frame time <= 20 ms, worker speed with the GUI live >= 0.8 of headless):
 
 - ``p50_frame_ms`` / ``p95_frame_ms``: from a snapshot's arrival in the GUI thread to the end
   of the landscape's repaint (``*_frame_cpu_ms``: the GUI thread's CPU time in that span; the

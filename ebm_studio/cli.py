@@ -1,4 +1,4 @@
-"""Command-line entry points (DESIGN §4): gui, train, compare, eval, plot, sample, presets.
+"""Command-line entry points: gui, train, compare, eval, plot, sample, presets (README.md).
 
 User errors (bad preset, CSV, checkpoint, --set value) print one sentence and exit with code 2;
 a diverged run exits with code 3 and leaves the last good checkpoint.
@@ -149,7 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from .core.checkpoint import restore_trainer
-    from .core.metrics import eval_blocked
+    from .core.metrics import nll
 
     trainer = restore_trainer(args.checkpoint)
     m = trainer.evaluate()
@@ -158,8 +158,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .core.datasets import load_csv_points
 
         pts = torch.from_numpy(load_csv_points(args.data)).float().to(trainer.device)
-        e = eval_blocked(trainer.model, pts).double()
-        m["nll_data"] = float(e.mean()) + m["log_z_grid"]
+        m["nll_data"] = nll(trainer.model, pts, m["log_z_grid"])
         m["n_data"] = len(pts)
     if args.json:
         print(json.dumps(m, indent=2))
@@ -243,8 +242,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
         raise UserError(f"the GUI is not available ({e})") from None
     code = run_app(preset=getattr(args, "preset", None))
     # The window is closed and the worker joined; the process exits next. Freezing the heap
-    # spares the interpreter's shutdown collections a walk over every torch/pyqtgraph object
-    # (measured 1.5-2 s on a loaded two-core machine, 0.4 s frozen): closing exits at once.
+    # spares the interpreter's shutdown collections a walk over every torch/pyqtgraph object,
+    # so closing exits at once (README.md, Reliability).
     gc.freeze()
     return code
 

@@ -1,4 +1,4 @@
-"""The CLI contracts of DESIGN §4 and the checkpoint format."""
+"""The CLI contracts (README.md, Command line) and the checkpoint format."""
 
 from __future__ import annotations
 

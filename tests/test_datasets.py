@@ -20,10 +20,11 @@ from ebm_studio.core.datasets import (
     DataError,
     ImageDataset,
     PointsDataset,
-    _scan_csv,
+    curves,
     load_csv_points,
     make_dataset,
 )
+from ebm_studio.core.datasets.points import scan_csv
 
 BUILTINS = (
     "8gaussians",
@@ -139,7 +140,7 @@ def test_std_override_integrates_to_one(name: str, std: float) -> None:
 
 
 def test_mixtures_match_torch_distributions() -> None:
-    """An independent formula for the Gaussian mixtures (defaults from DESIGN)."""
+    """An independent formula for the Gaussian mixtures (the documented defaults)."""
     x = torch.randn(500, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
     angles = torch.arange(8, dtype=torch.float64) * math.pi / 4
     means = 2 * torch.stack([angles.cos(), angles.sin()], dim=1)
@@ -169,9 +170,7 @@ def test_rings_radial_mass_matches_closed_form() -> None:
 
 @pytest.mark.parametrize("name", ["moons", "spirals", "pinwheel", "swissroll"])
 def test_curve_quadrature_has_converged(name: str) -> None:
-    from ebm_studio.core import datasets
-
-    make = getattr(datasets, f"_{name}")
+    make = getattr(curves, name)
     uniform = 9 * torch.rand(1000, 2, generator=torch.Generator().manual_seed(0)) - 4.5
     x = torch.cat([draw(name, n=2000), uniform]).double()
     coarse, fine = make(BOX, None).log_prob(x), make(BOX, None, refine=3).log_prob(x)
@@ -406,8 +405,8 @@ def test_csv_round_trip(
     p.write_text("\n".join(lines) + "\n")
     np.testing.assert_array_equal(load_csv_points(p), np.array(pts))
     # the chunked and the per-line paths agree with numpy's
-    np.testing.assert_array_equal(_scan_csv(str(p)), np.array(pts))
-    np.testing.assert_array_equal(_scan_csv(str(p), fast=False), np.array(pts))
+    np.testing.assert_array_equal(scan_csv(str(p)), np.array(pts))
+    np.testing.assert_array_equal(scan_csv(str(p), fast=False), np.array(pts))
 
 
 # -------------------------------------------------------------------------------------- image

@@ -1,4 +1,4 @@
-"""Dependency constraints: the known-bad PySide6 build must never be installed (DESIGN §2)."""
+"""Dependency constraints: the known-bad PySide6 build must never be installed (README.md)."""
 
 from __future__ import annotations
 

@@ -250,8 +250,9 @@ def test_sample_mode_from_the_toolbar(window):
 
 
 def test_sample_mode_noise_option_decouples_the_noise(window, monkeypatch):
-    """The sample group's noise sigma (seed 002 §6.2's knob): 0 keeps the valid coupled
-    Langevin noise, a positive value reaches the worker as decoupled noise at that sigma."""
+    """The sample group's noise sigma (the knob of the noise-funnel experiment): 0 keeps the
+    valid coupled Langevin noise, a positive value reaches the worker as decoupled noise at
+    that sigma."""
     from ebm_studio.gui.controller import SampleOptions
     from ebm_studio.worker.commands import SampleMode
 

@@ -2,7 +2,7 @@
 
 PySide6 6.12.0 on Python 3.11 dropped a reference to ``None``/``True`` on every signal emission
 and several painter calls, so their refcounts fell to zero and the process aborted
-("bool_dealloc"/"none_dealloc") after a few thousand frames (DESIGN §2). This test fails if such
+("bool_dealloc"/"none_dealloc") after a few thousand frames. This test fails if such
 a build, or a leak of our own, comes back.
 
 Measured here (PySide6 6.11.3, pyqtgraph 0.14.0, Python 3.11): ``True``/``False`` stay within a

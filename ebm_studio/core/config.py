@@ -97,7 +97,7 @@ class ObjectiveConfig:
     start: str = param("buffer", choices=CHAIN_STARTS, help="chain start policy")
     # Energy magnitude penalty alpha * (E+^2 + E-^2); ~0.1 keeps energies bounded.
     alpha: float = param(0.1, lo=0.0, hi=100.0, help="energy penalty alpha")
-    # Du et al. 2020 KL term: weight, number of sampler steps differentiated, sign convention.
+    # KL term of Du et al. 2021: weight, steps differentiated, sign (docs/algorithms.md 1.3).
     kl_weight: float = param(0.0, lo=0.0, hi=100.0, help="KL term weight")
     kl_steps: int = param(1, lo=1, hi=100, help="sampler steps the KL gradient flows through")
     kl_sign: str = param(
@@ -139,7 +139,8 @@ class SamplerConfig:
     # MALA step adaptation toward the optimal 0.574 acceptance.
     adapt: bool = param(False, help="adapt MALA step toward acceptance target")
     target_accept: float = param(0.574, lo=0.05, hi=0.95, help="MALA acceptance target")
-    # Data-augmentation transitions (seed 002 §5.3.2): a random transform applied to chains.
+    # Data-augmentation transitions (Du et al. 2021): a random transform applied to chains,
+    # optionally Metropolis-corrected (docs/algorithms.md, section 2.4).
     augment: str = param(
         "none", choices=("none", "rotation", "reflection", "warp", "jump"), help="augmentation"
     )
@@ -282,11 +283,6 @@ def field_meta(section: str, key: str) -> dict[str, Any]:
     raise KeyError(f"{section}.{key}")
 
 
-def field_type(section: str, key: str) -> type:
-    default = getattr(SECTIONS[section](), key)
-    return type(default)
-
-
 def _describe_allowed(f: dataclasses.Field, typ: type) -> str:
     m = f.metadata
     if m.get("choices"):
@@ -380,5 +376,4 @@ __all__ = [
     "changed_keys",
     "structural_changes",
     "field_meta",
-    "field_type",
 ]

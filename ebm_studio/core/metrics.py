@@ -57,9 +57,10 @@ def log_z_grid(energy: EnergyFn, box: float, res: int, device="cpu") -> float:
     return log_z_from_grid(energy_grid(energy, box, res, device), box)
 
 
-def nll(energy: EnergyFn, x_test: torch.Tensor, log_z: float) -> float:
-    """Held-out negative log-likelihood mean E(x) + log Z (nats)."""
-    return float(eval_blocked(energy, x_test).double().mean()) + log_z
+def nll(energy: EnergyFn, x: torch.Tensor, log_z: float) -> float:
+    """Negative log-likelihood of the points ``x``, mean E(x) + log Z (nats): the held-out NLL
+    of the trainer and of ``ebm-studio eval --data``."""
+    return float(eval_blocked(energy, x).double().mean()) + log_z
 
 
 def kl_to_model(

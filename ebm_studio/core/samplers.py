@@ -2,8 +2,8 @@
 
 One implementation serves training, the GUI's sample mode and the benchmarks. Every random draw
 takes the run's ``torch.Generator``. Large chain sets are processed in blocks of ``BLOCK`` rows:
-chains are independent, and blocks keep the activations in cache (measured 3-4x faster on CPU
-than one huge batch).
+chains are independent, and blocks keep the activations in cache (README.md, Performance).
+Formulas and sources of every sampler and chain-start policy: docs/algorithms.md.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Sampler:
                 fast_energy.compile_failed(exc)
         return fast_energy.langevin_step(x, g, noise, *args, buf=self._workspace(x))
 
-    # -- augmentation transitions (seed 002 §5.3.2) ---------------------------------------
+    # -- augmentation transitions (Du et al. 2021; docs/algorithms.md 2.4) -----------------
     def augment(
         self, energy: EnergyFn, x: torch.Tensor, e: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

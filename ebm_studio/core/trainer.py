@@ -17,14 +17,8 @@ import torch
 
 from .config import SECTIONS, Config, changed_keys, field_meta
 from .datasets import Dataset, make_dataset
-from .metrics import (
-    energy_grid,
-    eval_blocked,
-    kl_to_model,
-    log_z_from_grid,
-    median_bandwidth,
-    mmd2,
-)
+from .flows import load_optimizer_tensors, optimizer_tensors
+from .metrics import energy_grid, kl_to_model, log_z_from_grid, median_bandwidth, mmd2, nll
 from .models import build_model
 from .objectives import Context, Objective, build_objective
 
@@ -305,8 +299,7 @@ class Trainer:
         res = res or self.config.train.grid_res
         e = energy_grid(self.model, self.box, res, self.device)
         log_z = log_z_from_grid(e, self.box)
-        test_e = eval_blocked(self.model, self.test_x).double()
-        out = {"log_z_grid": log_z, "nll": float(test_e.mean()) + log_z}
+        out = {"log_z_grid": log_z, "nll": nll(self.model, self.test_x, log_z)}
         if self.test_log_p is not None:
             out["kl"] = kl_to_model(self.test_log_p, self.model, self.test_x, log_z)
         est = self.objective.log_z_estimate()
@@ -366,12 +359,12 @@ class Trainer:
         out: dict[str, torch.Tensor] = {}
         for k, v in self.model.state_dict().items():
             out[f"model.{k}"] = v
-        _flatten_optim(self.opt, "optim", out)
+        out.update(optimizer_tensors(self.opt, "optim"))
         for name, obj in self.objectives.items():
             for k, v in obj.state_dict().items():
                 out[f"objective.{name}.{k}"] = v
             if name in self.extra_opts:
-                _flatten_optim(self.extra_opts[name], f"extra_optim.{name}", out)
+                out.update(optimizer_tensors(self.extra_opts[name], f"extra_optim.{name}"))
         out["gen"] = self.gen.get_state()
         return out
 
@@ -427,32 +420,13 @@ class Trainer:
     def _restore(self, t: dict[str, torch.Tensor]) -> None:
         model_sd = {k[6:]: v for k, v in t.items() if k.startswith("model.")}
         self.model.load_state_dict(model_sd)
-        _unflatten_optim(self.opt, "optim", t, self.device)
+        load_optimizer_tensors(self.opt, "optim", t, self.device)
         for name, obj in self.objectives.items():
             pre = f"objective.{name}."
             obj.load_state_dict({k[len(pre) :]: v for k, v in t.items() if k.startswith(pre)})
             if name in self.extra_opts:
-                _unflatten_optim(self.extra_opts[name], f"extra_optim.{name}", t, self.device)
+                load_optimizer_tensors(self.extra_opts[name], f"extra_optim.{name}", t, self.device)
         self.gen.set_state(t["gen"].cpu())
-
-
-def _flatten_optim(opt: torch.optim.Optimizer, prefix: str, out: dict) -> None:
-    sd = opt.state_dict()
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            out[f"{prefix}.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
-
-
-def _unflatten_optim(opt: torch.optim.Optimizer, prefix: str, t: dict, device) -> None:
-    sd = opt.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    pre = prefix + "."
-    for k, v in t.items():
-        if k.startswith(pre):
-            pid, key = k[len(pre) :].split(".", 1)
-            state.setdefault(int(pid), {})[key] = v.clone()
-    sd["state"] = state
-    opt.load_state_dict(sd)
 
 
 def _label(key: str) -> str:

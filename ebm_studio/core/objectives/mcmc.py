@@ -1,10 +1,12 @@
 """MCMC-based objectives: CD-k, persistent CD, replay-buffer maximum likelihood, short-run.
 
-All four share one loss; they differ only in where the negative chains start (seed 002 §5.1.1):
+All four share one loss; they differ only in where the negative chains start (Gagnon & Lajoie
+2022, "Clarifying MCMC-based training of modern EBMs", §5.1):
 
     L = mean E(x+) - mean E(sg(x-)) + alpha * (mean E(x+)^2 + mean E(x-)^2)
 
-plus the optional KL and entropy terms of Du et al. 2020 (seed 002 §5.4).
+plus the optional KL and entropy terms of Du, Li, Tenenbaum & Mordatch 2021, with the sign
+switch of Gagnon & Lajoie 2022, §5.4. Formulas and sources: docs/algorithms.md, section 1.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch.func import functional_call
 
 from ..config import Config
-from ..samplers import ChainStarts, Sampler, SamplerStats, StartInfo
+from ..samplers import ChainStarts, Sampler, StartInfo
 from .base import Context, Objective
 
 EULER_GAMMA = 0.5772156649015329
@@ -38,8 +40,6 @@ class MCMCObjective(Objective):
         self.sampler = Sampler(cfg.sampler, ctx.box)
         self.starts: dict[str, ChainStarts] = {}
         self._last_chains: torch.Tensor | None = None
-        self.last_stats: SamplerStats | None = None
-        self.last_start: StartInfo | None = None
 
     def _policy(self) -> ChainStarts:
         p = self.cfg.objective.start
@@ -82,7 +82,6 @@ class MCMCObjective(Objective):
         ent_ref = self._entropy_reference(starts, info, len(x_neg)) if ocfg.ent_weight > 0 else None
         starts.write_back(x_neg, info)
         self._last_chains = x_neg.detach()
-        self.last_stats, self.last_start = stats, info
 
         e_pos = self.energy(x_pos)
         e_neg = self.energy(x_neg.detach())

@@ -1,4 +1,5 @@
-"""Noise contrastive estimation (NCE) and flow contrastive estimation (FCE), seed 000.
+"""Noise contrastive estimation (NCE; Gutmann & Hyvarinen 2010) and flow contrastive estimation
+(FCE; Gao et al. 2020). Formulas and sources: docs/algorithms.md, section 3.
 
 NCE trains a classifier between data and ``nu`` times as many noise samples from a known
 density ``q``; the classifier's logit is built from the EBM and a learned scalar ``c`` (the
@@ -7,7 +8,7 @@ log Z estimate):
     G(x) = -E(x) - c - log q(x) - log nu
     L = -mean_data logsigmoid(G) - nu * mean_noise logsigmoid(-G)
 
-At the optimum ``exp(-E - c) = p_data`` and ``c = log Z`` (seed 000, 07:00-11:20). Logsigmoid
+At the optimum ``exp(-E - c) = p_data`` and ``c = log Z`` (Gutmann & Hyvarinen 2010). Logsigmoid
 keeps the loss finite for any energy: no log of a sigmoid is ever formed.
 
 FCE (Gao et al. 2020) makes ``q`` a RealNVP flow trained adversarially: the EBM and ``c``
@@ -140,13 +141,6 @@ class NCEObjective(Objective):
     def noise_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log q(x) of the current noise (for display and for the loss)."""
         return self.noise().log_prob(x)
-
-    @torch.no_grad()
-    def proposal_samples(self, n: int) -> torch.Tensor:
-        """n fresh noise samples for display; a private generator so the run's draws are
-        unchanged by how often the GUI asks."""
-        g = torch.Generator(device=self.ctx.device).manual_seed(12345)
-        return self._sample_noise(n, g)[0]
 
     # -- the objective -----------------------------------------------------------------
     def extra_parameters(self) -> list[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Self-normalised likelihood (SNL), seed 004.
+"""Self-normalised likelihood (SNL): Senetaire, Jeha, Mattei & Frellsen, "Learning Energy-Based
+Models by Self-normalising the Likelihood" (2025). Formulas: docs/algorithms.md, section 5.
 
 ``log z <= z e^{-b} + b - 1`` for every real ``b`` (the tangent of log at e^b), with equality at
 ``b = log z``. Applied to the normaliser, with ``Z`` replaced by its importance-sampling
@@ -10,7 +11,7 @@ estimate ``Z_hat = (1/M) sum_j exp(-E(y_j) - log q(y_j))``, ``y_j ~ q``:
 near 0 once b has tracked log Z (b starts at an IS estimate). Minimising over b gives
 ``b = log Z_hat``: b is the run's log Z estimate. The theta-gradient is the maximum-likelihood
 gradient with the model expectation replaced by self-normalised importance sampling, scaled by
-``Z / e^b`` (seed 004, the authors' eq. 17).
+``Z / e^b``.
 
 Likelihood bounds reported each step (on the data batch x; "in expectation" is over the
 proposal draws; they need q > 0 wherever p_theta has mass, i.e. for the uniform proposal they
@@ -82,13 +83,6 @@ class SNLObjective(Objective):
             return self._proposal_flow().sample_with_log_prob(n, gen)
         y = self._fixed_noise(kind).sample(n, gen)
         return y, self.proposal_log_prob(y)
-
-    @torch.no_grad()
-    def proposal_samples(self, n: int) -> torch.Tensor:
-        """n proposal samples for display, from a private generator (the run's draws do not
-        depend on how often the GUI asks)."""
-        g = torch.Generator(device=self.ctx.device).manual_seed(12345)
-        return self._sample_proposal(n, g)[0]
 
     # -- the objective -------------------------------------------------------------------
     def extra_parameters(self) -> list[torch.Tensor]:
