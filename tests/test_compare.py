@@ -73,10 +73,11 @@ def test_different_objectives_both_advance_on_the_same_data():
         "objective.name=nce, objective.nu=4",
     )
     frame = run.snapshot(res=16)
-    assert frame.step == 6 and frame.a.energy.shape == frame.b.energy.shape == (16, 16)
+    fa, fb = frame.arms
+    assert frame.step == 6 and fa.energy.shape == fb.energy.shape == (16, 16)
     assert (
-        [r["step"] for r in frame.a.rows]
-        == [r["step"] for r in frame.b.rows]
+        [r["step"] for r in fa.rows]
+        == [r["step"] for r in fb.rows]
         == list(map(float, range(1, 7)))
     )
 
@@ -93,10 +94,10 @@ def test_different_objectives_both_advance_on_the_same_data():
     ],
 )
 def test_a_bad_override_is_one_sentence_and_builds_nothing(overrides, names, monkeypatch):
-    import ebm_studio.core.compare as compare
+    import ebm_studio.core.group as group
 
     built = []
-    monkeypatch.setattr(compare, "Trainer", lambda *a, **k: built.append(a))
+    monkeypatch.setattr(group, "Trainer", lambda *a, **k: built.append(a))
     base = small()
     with pytest.raises(ConfigError) as err:
         CompareRun(base, overrides)
