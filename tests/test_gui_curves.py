@@ -9,7 +9,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, _Series, follow, nice_range
+from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, Series, follow, nice_range
+from ebm_studio.gui.export import qimage_to_rgb
 
 
 @pytest.mark.parametrize(
@@ -40,7 +41,7 @@ def test_follow_keeps_a_range_until_the_data_leave_or_shrink_inside_it():
 
 
 def test_series_bounds_follow_appends_and_rollbacks():
-    s = _Series()
+    s = Series()
     assert s.bounds() is None
     for step, y in enumerate([3.0, -1.0, 7.0, 2.0], start=1):
         s.append(step, y)
@@ -138,8 +139,6 @@ def test_a_zoomed_curve_stays_zoomed_until_a_double_click(qtbot):
 
 def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
     """The axes are drawn from a cached pixmap; a range change must still show new labels."""
-    from test_gui import image_array
-
     panel = _panel(qtbot)
     _feed(panel, range(1, 101), np.linspace(0.0, 1.0, 100))
     QApplication.processEvents()
@@ -148,7 +147,7 @@ def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
 
     def strip():
         region = panel.grab(panel.mapFromScene(rect).boundingRect())
-        return image_array(region.toImage())
+        return qimage_to_rgb(region.toImage())
 
     before = strip()
     _feed(panel, range(101, 110), np.full(9, 1.0))  # inside the range: labels unchanged
