@@ -182,3 +182,32 @@ def test_cli_compare_prints_both_arms_side_by_side(capsys):
     assert main(["compare", "cd", "--set-b", "objective.nam=nce", "--steps", "2"]) == 2
     err = capsys.readouterr().err
     assert "arm B: unknown key 'objective.nam'" in err and "comparing" not in err
+
+
+def test_a_group_of_three_arms_steps_and_rolls_back_together():
+    """The lock-step group is not limited to two arms (a sweep shows many): every arm trains
+    the same data, and a divergence in one takes all of them back to the same step."""
+    from ebm_studio.core.frames import Rollback
+    from ebm_studio.core.group import ArmDiverged, RunGroup
+
+    arms = ((), (("sampler.step_size", 0.02),), (("objective.name", "nce"),))
+    group = RunGroup(small(**{"train.guard_every": 4}), arms)
+    assert group.names == ("A", "B", "C") and len(group.titles) == 3
+    group.step(5)
+    assert [t.step_count for t in group.trainers] == [5, 5, 5]
+    assert all(torch.equal(group.trainers[0].train_x, t.train_x) for t in group.trainers)
+    b = group.trainers[1]
+    real_loss = b.objective.loss
+
+    def nan_loss(x):
+        loss, parts = real_loss(x)
+        return loss * float("nan"), parts
+
+    b.objective.loss = nan_loss
+    with pytest.raises(ArmDiverged, match="Arm B: .* every arm is back at step 4"):
+        group.step()
+    assert group.in_step and [t.step_count for t in group.trainers] == [4, 4, 4]
+    followers = [group.trainers[0], group.trainers[2]]
+    assert all(t.events[-1] == Rollback(4, with_arm="B") for t in followers)
+    frame = group.snapshot(res=8)
+    assert len(frame.arms) == 3 and all(s.step == 4 for s in frame.arms)

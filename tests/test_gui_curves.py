@@ -156,3 +156,30 @@ def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
     _feed(panel, [110], [1000.0])  # far outside: the y range and its labels change
     QApplication.processEvents()
     assert not np.array_equal(strip(), before)
+
+
+def test_markers_merge_edits_of_one_setting_by_key(qtbot):
+    """Consecutive edits of one setting within 25 steps share a marker (first old value,
+    newest value, first step); another setting, a later edit or a rollback get their own."""
+    from ebm_studio.core.frames import ConfigChange, Note, Rollback
+
+    panel = _panel(qtbot)
+    step_size = "sampler.step_size"
+    panel.add_event(ConfigChange(10, step_size, 0.01, 0.02))
+    panel.add_event(ConfigChange(20, step_size, 0.02, 0.05))
+    panel.add_event(ConfigChange(35, step_size, 0.05, 0.1))  # 25 steps after the first: merged
+    assert panel.marker_labels() == ["step size eta 0.01 -> 0.1"]
+    panel.add_event(ConfigChange(36, step_size, 0.1, 0.2))  # 26 steps after: a new marker
+    panel.add_event(ConfigChange(37, "sampler.temperature", 1.0, 0.5))
+    panel.add_event(ConfigChange(38, "sampler.temperature", 0.5, 0.25))
+    panel.add_event(Rollback(30, failed_at=39))
+    panel.add_event(Note(40, "a note"))
+    assert panel.marker_labels() == [
+        "step size eta 0.01 -> 0.1",
+        "step size eta 0.1 -> 0.2",
+        "temperature T 1 -> 0.25",
+        "diverged at 39: rolled back",
+        "a note",
+    ]
+    first = panel.markers[0]
+    assert first.lines[0].value() == 10 and first.lines[0].label.format == first.event.label

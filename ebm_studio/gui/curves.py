@@ -274,7 +274,7 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
         self.plots: list[pg.PlotItem] = []
         self._key_plot: dict[str, pg.PlotItem] = {}
         self._style: dict[str, tuple[str, str]] = {}
-        self._markers: list[Marker] = []
+        self.markers: list[Marker] = []
         self._speed_ema: float | None = None
         self._titles: list[tuple[str, list[tuple[str, str, str]]]] = []
         self._notes: dict[int, pg.TextItem] = {}
@@ -303,9 +303,9 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
         for i, note in self._notes.items():
             note.setVisible(True)
             self._set_title(i)
-        for marker in self._markers:
+        for marker in self.markers:
             marker.remove()
-        self._markers.clear()
+        self.markers.clear()
         self._speed_ema = None
         self.ranges.release()
         self._dirty = True
@@ -337,16 +337,16 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
 
     def add_event(self, event: Event) -> None:
         """A vertical marker; consecutive edits of one setting merge into one marker."""
-        if self._markers and self._markers[-1].absorbs(event):
+        if self.markers and self.markers[-1].absorbs(event):
             assert isinstance(event, ConfigChange)
-            self._markers[-1].absorb(event)
+            self.markers[-1].absorb(event)
             return
-        if len(self._markers) >= MAX_MARKERS:
-            self._markers.pop(0).remove()
-        self._markers.append(Marker(self.plots, event))
+        if len(self.markers) >= MAX_MARKERS:
+            self.markers.pop(0).remove()
+        self.markers.append(Marker(self.plots, event))
 
     def marker_labels(self) -> list[str]:
-        return [m.event.label for m in self._markers]
+        return [m.event.label for m in self.markers]
 
     # ------------------------------------------------------------------ drawing
     def _set_title(self, i: int) -> None:
