@@ -144,7 +144,7 @@ class CompareWindow(RunWindow):
         self.setCentralWidget(central)
         self._add_overrides_bar()
         self.status_labels([self.step_label, self.speed_label, self.state_label])
-        self._set_titles((config, arm_b_config(config, overrides)))
+        self._set_titles(describe_differences(config, arm_b_config(config, overrides)))
         controller.start()
 
     # ------------------------------------------------------------------ construction
@@ -191,8 +191,8 @@ class CompareWindow(RunWindow):
         if self._arm_a_source is not None:
             self.controller.set_config(*self._arm_a_source())
 
-    def _set_titles(self, configs: tuple[Config, ...]) -> None:
-        titles = describe_differences(*configs)
+    def _set_titles(self, titles: tuple[str, ...]) -> None:
+        """Each arm's settings where the arms differ: its view's title and its legend entry."""
         for view, text in zip(self.views, titles):
             view.set_title(text)
         self.curves.set_legend(titles)
@@ -206,7 +206,7 @@ class CompareWindow(RunWindow):
     def _on_run_reset(self, configs: RunConfigs) -> None:
         super()._on_run_reset(configs)
         self.overrides_edit.setText(self.controller.overrides_text(ARM_B))
-        self._set_titles(configs.arms)
+        self._set_titles(configs.titles)
         self.curves.clear_run()
         for view, cfg in zip(self.views, configs.arms):
             view.clear_run(cfg)
