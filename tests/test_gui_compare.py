@@ -186,3 +186,23 @@ def test_each_compare_frame_paints_each_arm_once_then_acknowledges(compare, wait
             QApplication.processEvents()
     assert paints == {0: 3, 1: 3}  # one paint per arm per frame, not two
     assert len(acks) == 3  # acknowledged once each, after both arms painted
+
+
+def test_use_main_settings_starts_a_new_pair_from_the_main_window(qtbot, wait, config):
+    main = MainWindow(config(), torch_threads=1)
+    qtbot.addWidget(main)
+    w = main.open_compare()
+    wait(lambda: w.last_frame is not None)
+    w.overrides_edit.setText("sampler.step_size=0.02")
+    assert w.apply_overrides()
+    resets = []
+    w.controller.run_reset.connect(resets.append)
+    assert main.controller.set_value("sampler.temperature", 0.5)  # edited in the main window
+    assert w.controller.config.sampler.temperature == 1.0  # the pair has not followed yet
+    w.use_main_action.trigger()
+    wait(lambda: bool(resets) and resets[-1].base.sampler.temperature == 0.5)
+    a, b = resets[-1].arms
+    assert a.sampler.temperature == b.sampler.temperature == 0.5  # both arms: shared base
+    assert (a.sampler.step_size, b.sampler.step_size) == (0.01, 0.02)  # B keeps its override
+    assert w.overrides_edit.text() == "sampler.step_size=0.02"
+    main.close()
