@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ebm_studio.core.checkpoint import CheckpointError, restore_trainer, save_checkpoint
-from ebm_studio.core.config import Config
 from ebm_studio.core.frames import (
     ConfigChange,
     Note,
@@ -25,23 +24,6 @@ EVENTS = [
 ]
 
 
-def tiny() -> Config:
-    cfg = Config()
-    for key, value in {
-        "model.width": 16,
-        "model.depth": 1,
-        "data.n_train": 200,
-        "data.n_test": 100,
-        "sampler.steps": 2,
-        "sampler.n_chains": 32,
-        "buffer.size": 32,
-        "train.batch_size": 32,
-        "train.grid_res": 16,
-    }.items():
-        cfg = cfg.with_value(key, value)
-    return cfg
-
-
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_every_event_survives_json(event):
     assert event_from_json(event_to_json(event)) == event
@@ -54,8 +36,8 @@ def test_labels_say_what_happened():
     assert ConfigChange(1, "no.such", 1, 2).label == "no.such 1 -> 2"  # an unknown key
 
 
-def test_checkpoints_keep_the_typed_events(tmp_path):
-    t = Trainer(tiny())
+def test_checkpoints_keep_the_typed_events(tmp_path, small_config):
+    t = Trainer(small_config())
     t.train(2)
     t.apply_config(t.config.with_value("sampler.step_size", 0.03))
     t.events.append(Rollback(1, failed_at=2))
@@ -67,9 +49,9 @@ def test_checkpoints_keep_the_typed_events(tmp_path):
     ]
 
 
-def test_an_older_checkpoint_with_text_events_still_opens(tmp_path, monkeypatch):
+def test_an_older_checkpoint_with_text_events_still_opens(tmp_path, monkeypatch, small_config):
     """Checkpoints written before typed events hold [step, "text"] pairs: they load as notes."""
-    t = Trainer(tiny())
+    t = Trainer(small_config())
     t.train(2)
     tensors, meta = t.state_dict()
     meta["events"] = [[1, "step size eta 0.01 -> 0.05"], [2, "diverged at 3: rolled back"]]
@@ -94,8 +76,10 @@ def test_an_older_checkpoint_with_text_events_still_opens(tmp_path, monkeypatch)
         "not a list",
     ],
 )
-def test_malformed_events_refuse_the_checkpoint_in_one_sentence(tmp_path, monkeypatch, events):
-    t = Trainer(tiny())
+def test_malformed_events_refuse_the_checkpoint_in_one_sentence(
+    tmp_path, monkeypatch, events, small_config
+):
+    t = Trainer(small_config())
     tensors, meta = t.state_dict()
     meta["events"] = events
     monkeypatch.setattr(Trainer, "state_dict", lambda self: (tensors, meta))
