@@ -2,8 +2,8 @@
 
     python bench/gui_bench.py [--quick]
 
-One run measures, with 10k chains and a 200x200 heatmap grid (targets, README.md Performance:
-p95 frame time <= 20 ms, worker speed with the GUI live >= 0.8 of headless):
+One run measures, with 10k chains and a 200x200 heatmap grid (the targets: p95 frame time
+<= 20 ms, worker speed with the GUI live >= 0.8 of headless):
 
 - ``p50_frame_ms`` / ``p95_frame_ms``: from a snapshot's arrival in the GUI thread to the end
   of the landscape's repaint (``*_frame_cpu_ms``: the GUI thread's CPU time in that span; the
@@ -118,8 +118,8 @@ def gui_run(cfg: Config, seconds: float, threads: int, warmup_s: float) -> dict[
 
     def mark(name: str) -> None:
         # The worker's own clock and step count at its latest frame.
-        snap = window.last_snapshot
-        marks[name] = (snap.extra["emitted_at"], snap.step)
+        frame = window.last_frame
+        marks[name] = (frame.info.emitted_at, frame.step)
 
     def begin() -> None:
         mark("start")
@@ -172,7 +172,7 @@ def draw_fps(n_chains: int = 100_000, frames: int = 60) -> float:
     """Frames/s of the landscape view drawing ``n_chains`` chains that move every frame."""
     from PySide6.QtWidgets import QApplication
 
-    from ebm_studio.core.trainer import Snapshot
+    from ebm_studio.core.frames import Snapshot
     from ebm_studio.gui.landscape import LandscapeView
 
     app = QApplication.instance() or QApplication([])

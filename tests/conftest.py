@@ -1,14 +1,223 @@
-"""Shared test set-up: Qt runs headless, and no test may leave a QThread running."""
+"""Shared test set-up: Qt runs headless, no test may leave a QThread running, and the GUI
+tests' harness: a tiny config, the worker on its own, the main window and the compare window,
+each with what it emitted and helpers to wait on it (never fixed sleeps)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 # Before any Qt import (pytest-qt imports Qt when it loads): no display needed.
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest  # noqa: E402
+
+from ebm_studio.core.config import Config  # noqa: E402
+
+TIMEOUT = 60_000  # ms a GUI test waits for a condition; generous for a loaded CI machine
+
+SMALL = {
+    "model.width": 32,
+    "model.depth": 2,
+    "data.n_train": 2000,
+    "data.n_test": 500,
+    "objective.start": "persistent",  # chain i of one frame is chain i of the next
+    "sampler.steps": 5,
+    "sampler.n_chains": 64,
+    "buffer.size": 64,
+    "train.batch_size": 64,
+    "train.eval_every": 100_000,
+    "train.grid_res": 32,
+    "view.resolution": 32,
+    "view.fps": 60,
+}
+
+
+def tiny_config(**overrides: object) -> Config:
+    """A run small enough to train live in a test: ``SMALL`` with ``overrides`` applied."""
+    cfg = Config()
+    for key, value in {**SMALL, **overrides}.items():
+        cfg = cfg.with_value(key, value)
+    return cfg
+
+
+@pytest.fixture
+def small_config() -> Callable[..., Config]:
+    """``small_config(**{"section.key": value})``: a tiny run for GUI and worker tests."""
+    return tiny_config
+
+
+@pytest.fixture
+def wait(qtbot) -> Callable[..., None]:
+    """``wait(condition)``: process Qt events until ``condition()`` holds (or fail)."""
+
+    def waiter(condition: Callable[[], object], timeout: int = TIMEOUT) -> None:
+        qtbot.waitUntil(condition, timeout=timeout)
+
+    return waiter
+
+
+class WorkerHarness:
+    """A ``RunWorker`` plus everything it emitted; acknowledges frames unless told not to."""
+
+    def __init__(self, qtbot, config: Config, auto_ack: bool = True, **kwargs) -> None:
+        from ebm_studio.worker.thread import RunWorker
+
+        self.qtbot = qtbot
+        self.thread = RunWorker(config, **kwargs)
+        self.frames: list = []
+        self.states: list[str] = []
+        self.errors: list[str] = []
+        self.diverged: list[str] = []
+        self.resets: list = []
+        self.auto_ack = auto_ack
+        self.thread.frame_ready.connect(self._on_frame_ready)
+        self.thread.state_changed.connect(self.states.append)
+        self.thread.failed.connect(self.errors.append)
+        self.thread.diverged.connect(self.diverged.append)
+        self.thread.reset_done.connect(self.resets.append)
+
+    def _on_frame_ready(self, frame) -> None:
+        self.frames.append(frame)
+        if self.auto_ack:
+            self.thread.acknowledge_frame()
+
+    @property
+    def last(self):
+        """The newest frame."""
+        return self.frames[-1]
+
+    @property
+    def snapshots(self) -> list:
+        """Arm 0's snapshot of every frame."""
+        return [f.arms[0] for f in self.frames]
+
+    def wait(self, condition: Callable[[], object]) -> None:
+        self.qtbot.waitUntil(condition, timeout=TIMEOUT)
+
+    def start(self) -> WorkerHarness:
+        self.thread.start()
+        self.wait(lambda: bool(self.frames))
+        return self
+
+    def wait_step(self, step: int):
+        """Wait for a frame at exactly ``step`` (paused runs emit one frame per StepOnce)."""
+        self.wait(lambda: any(f.step == step for f in self.frames))
+        return next(f for f in self.frames if f.step == step)
+
+    def wait_state(self, state: str) -> None:
+        self.wait(lambda: self.states and self.states[-1] == state)
+
+    def stop(self) -> None:
+        assert self.thread.stop_and_wait(TIMEOUT)
+
+
+@pytest.fixture
+def worker(qtbot):
+    """``worker(config=None, **RunWorker kwargs)``: a harness, stopped after the test."""
+    made: list[WorkerHarness] = []
+
+    def make(config: Config | None = None, **kwargs) -> WorkerHarness:
+        h = WorkerHarness(qtbot, config or tiny_config(), **kwargs)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.stop()
+
+
+class WindowHarness:
+    """A shown ``MainWindow`` on a tiny run, the frames its controller emitted, the refused
+    files, and helpers to train and wait."""
+
+    def __init__(self, qtbot, config: Config | None = None, **kwargs) -> None:
+        from ebm_studio.gui.main_window import MainWindow
+
+        self.qtbot = qtbot
+        self.w = MainWindow(config or tiny_config(), **kwargs)
+        qtbot.addWidget(self.w)
+        self.c = self.w.controller
+        self.frames: list = []
+        self.errors: list[str] = []
+        self.c.frame_ready.connect(self.frames.append)
+        self.c.file_failed.connect(self.errors.append)
+        self.w.show()
+        self.wait(lambda: bool(self.frames) and self.c.state == "paused")
+
+    @property
+    def last(self):
+        """The newest frame."""
+        return self.frames[-1]
+
+    @property
+    def snap(self):
+        """The newest frame's snapshot of the one run."""
+        return self.frames[-1].arms[0]
+
+    @property
+    def trainer(self):
+        """The worker's trainer: read only while the worker is paused."""
+        return self.c.thread.trainers[0]
+
+    def wait(self, condition: Callable[[], object]) -> None:
+        self.qtbot.waitUntil(condition, timeout=TIMEOUT)
+
+    def wait_state(self, state: str) -> None:
+        self.wait(lambda: self.c.state == state)
+
+    def new_run_frame(self, since: int):
+        """The first frame of a run started after frame number ``since`` (it carries the
+        run's static layers: data points and, for exact datasets, the true density)."""
+
+        def found():
+            return next((f for f in self.frames[since:] if f.arms[0].static is not None), None)
+
+        self.wait(lambda: found() is not None)
+        return found()
+
+    def train(self, n: int) -> int:
+        """Train ``n`` more steps and wait until the window has received the last one."""
+        target = self.frames[-1].step + n
+        self.c.train_steps(n)
+        self.wait(lambda: self.frames[-1].step == target and self.c.state == "paused")
+        return target
+
+    def params(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
+
+
+@pytest.fixture
+def window(qtbot):
+    """``window(config=None, **MainWindow kwargs)``: a shown main window (closed by qtbot)."""
+
+    def make(config: Config | None = None, **kwargs) -> WindowHarness:
+        return WindowHarness(qtbot, config, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def compare(qtbot):
+    """``compare(overrides=None, **config overrides)``: a shown compare window whose first
+    frame arrived (evaluating every 5 steps, so the sparse curves fill); closed after."""
+    from ebm_studio.gui.compare import CompareWindow
+
+    made: list = []
+
+    def make(overrides: str | None = None, **over) -> CompareWindow:
+        config = tiny_config(**{"train.eval_every": 5, **over})
+        w = CompareWindow(config, overrides=overrides, torch_threads=1)
+        qtbot.addWidget(w)
+        made.append(w)
+        w.show()
+        qtbot.waitUntil(lambda: w.last_frame is not None, timeout=TIMEOUT)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
 
 
 @pytest.fixture(autouse=True)

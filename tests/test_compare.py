@@ -13,28 +13,29 @@ from ebm_studio.core.config import Config, ConfigError
 from ebm_studio.core.overrides import format_assignments, parse_assignments
 
 
-def small(**over) -> Config:
-    c = Config()
-    for k, v in {
-        "model.width": 32,
-        "model.depth": 2,
-        "data.n_train": 1000,
-        "data.n_test": 300,
-        "objective.start": "data",
-        "sampler.steps": 5,
-        "sampler.n_chains": 64,
-        "buffer.size": 200,
-        "train.batch_size": 64,
-        "train.eval_every": 4,
-        "train.grid_res": 32,
-        **over,
-    }.items():
-        c = c.with_value(k, v)
-    return c
+@pytest.fixture
+def small(small_config):
+    """The shared tiny config with chains from the data and exact metrics every 4 steps."""
+
+    def make(**over) -> Config:
+        return small_config(**{"objective.start": "data", "train.eval_every": 4, **over})
+
+    return make
 
 
 def params(t) -> list[torch.Tensor]:
     return [p.detach().clone() for p in t.model.parameters()]
+
+
+def poison(trainer) -> None:
+    """Make ``trainer``'s next loss NaN: its next step diverges."""
+    real_loss = trainer.objective.loss
+
+    def nan_loss(x):
+        loss, parts = real_loss(x)
+        return loss * float("nan"), parts
+
+    trainer.objective.loss = nan_loss
 
 
 def without_timing(rows: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -42,7 +43,7 @@ def without_timing(rows: list[dict[str, float]]) -> list[dict[str, float]]:
 
 
 @pytest.mark.parametrize("objective", ["mcmc", "nce"])
-def test_identical_arms_give_bitwise_identical_results(objective):
+def test_identical_arms_give_bitwise_identical_results(objective, small):
     run = CompareRun(small(**{"objective.name": objective}))
     run.step(9)
     a, b = run.arms
@@ -53,7 +54,7 @@ def test_identical_arms_give_bitwise_identical_results(objective):
     assert run.titles == ("identical settings", "identical settings")
 
 
-def test_different_objectives_both_advance_on_the_same_data():
+def test_different_objectives_both_advance_on_the_same_data(small):
     run = CompareRun(small(), "objective.name=nce, objective.nu=4")
     a, b = run.arms
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_x, b.test_x)
@@ -73,10 +74,11 @@ def test_different_objectives_both_advance_on_the_same_data():
         "objective.name=nce, objective.nu=4",
     )
     frame = run.snapshot(res=16)
-    assert frame.step == 6 and frame.a.energy.shape == frame.b.energy.shape == (16, 16)
+    fa, fb = frame.arms
+    assert frame.step == 6 and fa.energy.shape == fb.energy.shape == (16, 16)
     assert (
-        [r["step"] for r in frame.a.rows]
-        == [r["step"] for r in frame.b.rows]
+        [r["step"] for r in fa.rows]
+        == [r["step"] for r in fb.rows]
         == list(map(float, range(1, 7)))
     )
 
@@ -92,11 +94,11 @@ def test_different_objectives_both_advance_on_the_same_data():
         ("train.seed=3", ["arm B", "'train.seed' cannot differ"]),
     ],
 )
-def test_a_bad_override_is_one_sentence_and_builds_nothing(overrides, names, monkeypatch):
-    import ebm_studio.core.compare as compare
+def test_a_bad_override_is_one_sentence_and_builds_nothing(overrides, names, monkeypatch, small):
+    import ebm_studio.core.group as group
 
     built = []
-    monkeypatch.setattr(compare, "Trainer", lambda *a, **k: built.append(a))
+    monkeypatch.setattr(group, "Trainer", lambda *a, **k: built.append(a))
     base = small()
     with pytest.raises(ConfigError) as err:
         CompareRun(base, overrides)
@@ -108,7 +110,7 @@ def test_a_bad_override_is_one_sentence_and_builds_nothing(overrides, names, mon
     assert base == small()
 
 
-def test_override_text_round_trips():
+def test_override_text_round_trips(small):
     pairs = parse_assignments("objective.name=nce,  sampler.step_size=0.02 view.contours=true")
     assert pairs == (
         ("objective.name", "nce"),
@@ -123,17 +125,10 @@ def test_override_text_round_trips():
     )
 
 
-def test_a_diverging_arm_rolls_both_back_to_the_same_step():
+def test_a_diverging_arm_rolls_both_back_to_the_same_step(small):
     run = CompareRun(small(**{"train.guard_every": 4}), "sampler.step_size=0.02")
     run.step(5)
-    b = run.b
-    real_loss = b.objective.loss
-
-    def nan_loss(x):
-        loss, parts = real_loss(x)
-        return loss * float("nan"), parts
-
-    b.objective.loss = nan_loss
+    poison(run.b)
     with pytest.raises(RuntimeError, match="Arm B: Training diverged at step 5"):
         run.step()
     assert run.in_step and run.a.step_count == run.b.step_count == 4
@@ -181,3 +176,25 @@ def test_cli_compare_prints_both_arms_side_by_side(capsys):
     assert main(["compare", "cd", "--set-b", "objective.nam=nce", "--steps", "2"]) == 2
     err = capsys.readouterr().err
     assert "arm B: unknown key 'objective.nam'" in err and "comparing" not in err
+
+
+def test_a_group_of_three_arms_steps_and_rolls_back_together(small):
+    """The lock-step group is not limited to two arms (a sweep shows many): every arm trains
+    the same data, and a divergence in one takes all of them back to the same step."""
+    from ebm_studio.core.frames import Rollback
+    from ebm_studio.core.group import ArmDiverged, RunGroup
+
+    arms = ((), (("sampler.step_size", 0.02),), (("objective.name", "nce"),))
+    group = RunGroup(small(**{"train.guard_every": 4}), arms)
+    assert group.names == ("A", "B", "C") and len(group.titles) == 3
+    group.step(5)
+    assert [t.step_count for t in group.trainers] == [5, 5, 5]
+    assert all(torch.equal(group.trainers[0].train_x, t.train_x) for t in group.trainers)
+    poison(group.trainers[1])
+    with pytest.raises(ArmDiverged, match="Arm B: .* every arm is back at step 4"):
+        group.step()
+    assert group.in_step and [t.step_count for t in group.trainers] == [4, 4, 4]
+    followers = [group.trainers[0], group.trainers[2]]
+    assert all(t.events[-1] == Rollback(4, with_arm="B") for t in followers)
+    frame = group.snapshot(res=8)
+    assert len(frame.arms) == 3 and all(s.step == 4 for s in frame.arms)

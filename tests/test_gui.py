@@ -11,66 +11,16 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt, QTimer
-from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
-from test_worker import TIMEOUT, small_config
 
-from ebm_studio.core.config import Config
 from ebm_studio.core.render import colormap_lut
+from ebm_studio.core.share import encode
 from ebm_studio.gui.app import initial_config, run_app
+from ebm_studio.gui.export import qimage_to_rgb
 from ebm_studio.gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Window:
-    """A MainWindow plus the frames it received."""
-
-    def __init__(self, qtbot, config: Config | None = None, **kwargs) -> None:
-        self.qtbot = qtbot
-        self.w = MainWindow(config or small_config(), **kwargs)
-        qtbot.addWidget(self.w)
-        self.c = self.w.controller
-        self.frames: list = []
-        self.c.snapshot_ready.connect(self.frames.append)
-        self.w.show()
-        qtbot.waitUntil(lambda: bool(self.frames), timeout=TIMEOUT)
-
-    @property
-    def last(self):
-        return self.frames[-1]
-
-    def wait(self, condition) -> None:
-        self.qtbot.waitUntil(condition, timeout=TIMEOUT)
-
-    def wait_state(self, state: str) -> None:
-        self.wait(lambda: self.c.state == state)
-
-    def new_run_frame(self, since: int):
-        """The first frame of a run started after frame number ``since`` (it carries the
-        run's static layers: data points and, for exact datasets, the true density)."""
-
-        def found():
-            return next((f for f in self.frames[since:] if "data" in f.extra), None)
-
-        self.wait(lambda: found() is not None)
-        return found()
-
-
-@pytest.fixture
-def window(qtbot):
-    def make(config: Config | None = None, **kwargs) -> Window:
-        return Window(qtbot, config, **kwargs)
-
-    return make
-
-
-def image_array(img: QImage) -> np.ndarray:
-    """A QImage as an (h, w, 3) uint8 array."""
-    img = img.convertToFormat(QImage.Format.Format_RGB888)
-    w, h, stride = img.width(), img.height(), img.bytesPerLine()
-    buf = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
-    return buf[:, : 3 * w].reshape(h, w, 3).copy()
 
 
 def test_play_pause_resume_from_toolbar(window):
@@ -82,7 +32,7 @@ def test_play_pause_resume_from_toolbar(window):
     win.wait(lambda: win.last.step >= 5)
     win.w.play_action.trigger()
     win.wait_state("paused")
-    win.wait(lambda: win.last.extra["state"] == "paused")
+    win.wait(lambda: win.last.info.state == "paused")
     stopped_at = win.last.step
     win.w.step_action.trigger()
     win.wait(lambda: win.last.step == stopped_at + 1)
@@ -97,7 +47,7 @@ def test_play_pause_resume_from_toolbar(window):
 def test_keyboard_shortcuts(window, qtbot):
     win = window()
     win.w.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is win.w, timeout=TIMEOUT)
+    win.wait(lambda: QApplication.activeWindow() is win.w)
     qtbot.keyClick(win.w, Qt.Key.Key_S)
     win.wait(lambda: win.last.step == 1)
     qtbot.keyClick(win.w, Qt.Key.Key_Space)
@@ -115,7 +65,7 @@ def test_tree_edit_reaches_the_worker_and_marks_the_curves(window):
     assert win.c.config.sampler.step_size == 0.2
     win.w.step_action.trigger()
     # The worker applied it: the trainer logged the change, and the curves show a marker.
-    win.wait(lambda: any("0.01 -> 0.2" in e for f in win.frames for _, e in f.events))
+    win.wait(lambda: any("0.01 -> 0.2" in e.label for f in win.frames for e in f.arms[0].events))
     win.wait(lambda: any("0.01 -> 0.2" in m for m in win.w.curves.marker_labels()))
 
 
@@ -150,12 +100,12 @@ def test_out_of_range_values_cannot_reach_the_worker(window):
     assert param.value() == win.c.config.sampler.step_size
 
 
-def test_frames_arrive_under_the_frame_rate_cap(window):
+def test_frames_arrive_under_the_frame_rate_cap(window, small_config):
     fps = 12
     win = window(small_config(**{"view.fps": fps}))
     win.w.play_action.trigger()
     win.wait(lambda: len(win.frames) >= 10)
-    stamps = np.array([f.extra["emitted_at"] for f in win.frames])
+    stamps = np.array([f.info.emitted_at for f in win.frames])
     assert np.diff(stamps).min() >= 1.0 / fps - 1e-6
     assert win.w.frames_drawn >= 9  # each frame was drawn (and acknowledged)
     assert len(win.w.frame_times_ms) > 0
@@ -166,7 +116,7 @@ def test_each_frame_is_painted_once(window):
     scene's own deferred update, a second full paint of the same frame."""
     win = window()
     win.wait(lambda: win.w.frames_drawn >= 1)
-    snap = win.last
+    frame = win.last
     paints: list[int] = []
     win.w.landscape.painted.connect(lambda: paints.append(1))
     for _ in range(3):
@@ -174,7 +124,7 @@ def test_each_frame_is_painted_once(window):
     paints.clear()
     drawn = win.w.frames_drawn
     for i in range(5):
-        win.w._on_snapshot_ready(snap)
+        win.c.frame_ready.emit(frame)
         win.wait(lambda n=drawn + i + 1: win.w.frames_drawn >= n)
         for _ in range(5):
             QApplication.processEvents()
@@ -182,13 +132,13 @@ def test_each_frame_is_painted_once(window):
     assert len(paints) == 5
 
 
-def test_screenshot_shows_the_heatmap(window):
+def test_screenshot_shows_the_heatmap(window, small_config):
     win = window(small_config(**{"view.heatmap": "energy", "view.colormap": "viridis"}))
     win.w.train_n.setValue(5)
     win.w.train_n_action.trigger()
-    win.wait(lambda: win.last.step == 5 and win.last.energy is not None)
+    win.wait(lambda: win.last.step == 5 and win.snap.energy is not None)
     win.wait(lambda: win.w.frames_drawn >= len(win.frames))
-    pixels = image_array(win.w.landscape.grab().toImage()).reshape(-1, 3).astype(int)
+    pixels = qimage_to_rgb(win.w.landscape.grab().toImage()).reshape(-1, 3).astype(int)
     assert pixels.std(0).max() > 20  # not blank
     lut = colormap_lut("viridis", 64).astype(int)
     dist = np.abs(pixels[:, None, :] - lut[None]).sum(-1).min(1)
@@ -212,19 +162,19 @@ def test_views_toggle_and_switch_quantity(window):
     ):
         win.w.controls.param(key).setValue(value)
     win.w.step_action.trigger()
-    win.wait(lambda: win.last.step == 1 and win.last.energy is not None)
+    win.wait(lambda: win.last.step == 1 and win.snap.energy is not None)
     win.wait(lambda: win.w.frames_drawn >= len(win.frames))
     view = win.w.landscape
     assert view.contours.isVisible() and len(view.contours.getData()[0]) > 0
     assert len(view.true_contours.getData()[0]) > 0
     assert len(view.score.getData()[0]) > 0
     assert len(view.buffer.getData()[0]) > 0
-    cell = 2 * win.last.box / view.image.image.shape[0]
+    cell = 2 * win.snap.box / view.image.image.shape[0]
     # A log-density normalised on the grid: exp of it integrates to one.
     assert np.exp(view.image.image.astype(float)).sum() * cell**2 == pytest.approx(1, rel=1e-3)
 
 
-def test_large_chain_sets_draw_as_a_density_image(window):
+def test_large_chain_sets_draw_as_a_density_image(window, small_config):
     win = window(small_config(**{"sampler.n_chains": 20000, "buffer.size": 20000}))
     win.w.step_action.trigger()
     win.wait(lambda: win.last.step == 1)
@@ -242,16 +192,16 @@ def test_sample_mode_from_the_toolbar(window):
     assert win.w.controls.param("sample.enabled").value() is True
     win.w.play_action.trigger()
     win.wait_state("sampling")
-    win.wait(lambda: win.last.extra.get("sample_steps", 0) >= 3)
-    assert win.last.chains.shape == (300, 2) and win.last.step == 0
+    win.wait(lambda: win.snap.sample is not None and win.snap.sample.steps >= 3)
+    assert win.snap.chains.shape == (300, 2) and win.last.step == 0
     assert "sampler step" in win.w.step_label.text()
     win.w.controls.param("sample.enabled").setValue(False)
-    win.wait(lambda: win.last.extra["mode"] == "train")
+    win.wait(lambda: win.last.info.mode == "train")
 
 
 def test_sample_mode_noise_option_decouples_the_noise(window, monkeypatch):
-    """The sample group's noise sigma (the knob of the noise-funnel experiment): 0 keeps the
-    valid coupled Langevin noise, a positive value reaches the worker as decoupled noise at
+    """The sample group's noise sigma (decoupled Langevin noise, as in Nijkamp et al. 2020):
+    0 keeps the valid coupled noise, a positive value reaches the worker as decoupled noise at
     that sigma."""
     from ebm_studio.gui.controller import SampleOptions
     from ebm_studio.worker.commands import SampleMode
@@ -284,7 +234,7 @@ def test_train_n_steps_with_progress(window):
     assert win.w.progress.value() == 15 and win.w.progress.maximum() == 15
 
 
-def test_divergence_shows_a_banner_and_pauses(window):
+def test_divergence_shows_a_banner_and_pauses(window, small_config):
     cfg = small_config(**{"optim.lr": 1.0, "objective.alpha": 0.0, "train.energy_limit": 1.0})
     win = window(cfg)
     win.w.play_action.trigger()
@@ -336,7 +286,7 @@ def test_drawing_with_the_mouse_becomes_the_dataset(window, monkeypatch):
     panel.use_button.click()
     frame = win.new_run_frame(since)
     assert win.c.running_config.data.name == "drawn" and frame.step == 0
-    assert np.allclose(frame.extra["data"].mean(0), pts.mean(0), atol=0.1)
+    assert np.allclose(frame.arms[0].static.data.mean(0), pts.mean(0), atol=0.1)
     assert not view.viewbox.drawing
 
 
@@ -354,7 +304,7 @@ def test_csv_import_good_and_bad(window, tmp_path):
     assert win.w.data_panel.import_csv(good)
     frame = win.new_run_frame(since)
     assert win.c.running_config.data.name == "drawn"
-    assert np.allclose(frame.extra["data"].mean(0), -1, atol=0.1)
+    assert np.allclose(frame.arms[0].static.data.mean(0), -1, atol=0.1)
     assert win.w.data_panel.picker.currentData() == "drawn"
 
 
@@ -364,8 +314,9 @@ def test_dataset_picker_resets_with_the_new_data(window):
     since = len(win.frames)
     panel.picker.setCurrentIndex(panel.picker.findData("rings"))
     frame = win.new_run_frame(since)
-    assert win.c.running_config.data.name == "rings" and "true_log_p" in frame.extra
-    radii = np.hypot(*frame.extra["data"].T)
+    static = frame.arms[0].static
+    assert win.c.running_config.data.name == "rings" and static.true_log_p is not None
+    radii = np.hypot(*static.data.T)
     assert np.all(np.abs(radii[:, None] - np.array([1.0, 2.0, 3.0])).min(1) < 0.6)
     assert win.w.controls.param("data.box").value() == win.c.config.data.box
 
@@ -384,7 +335,7 @@ def test_presets_open_and_save(window, tmp_path):
     assert "missing.toml" in win.w.banner.text()
 
 
-def test_settings_persist_between_sessions(window, tmp_path):
+def test_settings_persist_between_sessions(window, small_config, tmp_path):
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     win = window(small_config(), settings=settings)
     win.w.controls.param("sampler.step_size").setValue(0.042)
@@ -396,7 +347,7 @@ def test_settings_persist_between_sessions(window, tmp_path):
     assert win2.w.controls.param("sampler.step_size").value() == 0.042
 
 
-def test_run_app_opens_and_quits(qtbot, monkeypatch, tmp_path):
+def test_run_app_opens_and_quits(qtbot, monkeypatch, tmp_path, small_config):
     monkeypatch.setattr(
         "ebm_studio.gui.app.QSettings",
         lambda *a: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
@@ -426,11 +377,10 @@ CLOSE_WHILE_TRAINING = textwrap.dedent(
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    sys.path.insert(0, "tests")
-    from test_worker import small_config
+    from ebm_studio.core.share import decode
     from ebm_studio.gui.main_window import MainWindow
     app = QApplication([])
-    w = MainWindow(small_config())
+    w = MainWindow(decode(sys.argv[1]))
     w.show()
     w.controller.play()
     def check():
@@ -447,9 +397,9 @@ CLOSE_WHILE_TRAINING = textwrap.dedent(
 )
 
 
-def test_closing_while_training_exits_cleanly():
+def test_closing_while_training_exits_cleanly(small_config):
     r = subprocess.run(
-        [sys.executable, "-c", CLOSE_WHILE_TRAINING],
+        [sys.executable, "-c", CLOSE_WHILE_TRAINING, encode(small_config())],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -473,7 +423,7 @@ def test_core_imports_without_qt():
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def test_every_objective_trains_live_in_the_window(window):
+def test_every_objective_trains_live_in_the_window(window, small_config):
     from ebm_studio.core.config import OBJECTIVES
 
     win = window(small_config(**{"objective.flow_pretrain": 10, "objective.proposal_samples": 64}))

@@ -9,7 +9,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, _Series, follow, nice_range
+from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, Series, follow, nice_range
+from ebm_studio.gui.export import qimage_to_rgb
 
 
 @pytest.mark.parametrize(
@@ -40,7 +41,7 @@ def test_follow_keeps_a_range_until_the_data_leave_or_shrink_inside_it():
 
 
 def test_series_bounds_follow_appends_and_rollbacks():
-    s = _Series()
+    s = Series()
     assert s.bounds() is None
     for step, y in enumerate([3.0, -1.0, 7.0, 2.0], start=1):
         s.append(step, y)
@@ -138,8 +139,6 @@ def test_a_zoomed_curve_stays_zoomed_until_a_double_click(qtbot):
 
 def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
     """The axes are drawn from a cached pixmap; a range change must still show new labels."""
-    from test_gui import image_array
-
     panel = _panel(qtbot)
     _feed(panel, range(1, 101), np.linspace(0.0, 1.0, 100))
     QApplication.processEvents()
@@ -148,7 +147,7 @@ def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
 
     def strip():
         region = panel.grab(panel.mapFromScene(rect).boundingRect())
-        return image_array(region.toImage())
+        return qimage_to_rgb(region.toImage())
 
     before = strip()
     _feed(panel, range(101, 110), np.full(9, 1.0))  # inside the range: labels unchanged
@@ -157,3 +156,30 @@ def test_cached_axes_redraw_their_labels_when_the_range_moves(qtbot):
     _feed(panel, [110], [1000.0])  # far outside: the y range and its labels change
     QApplication.processEvents()
     assert not np.array_equal(strip(), before)
+
+
+def test_markers_merge_edits_of_one_setting_by_key(qtbot):
+    """Consecutive edits of one setting within 25 steps share a marker (first old value,
+    newest value, first step); another setting, a later edit or a rollback get their own."""
+    from ebm_studio.core.frames import ConfigChange, Note, Rollback
+
+    panel = _panel(qtbot)
+    step_size = "sampler.step_size"
+    panel.add_event(ConfigChange(10, step_size, 0.01, 0.02))
+    panel.add_event(ConfigChange(20, step_size, 0.02, 0.05))
+    panel.add_event(ConfigChange(35, step_size, 0.05, 0.1))  # 25 steps after the first: merged
+    assert panel.marker_labels() == ["step size eta 0.01 -> 0.1"]
+    panel.add_event(ConfigChange(36, step_size, 0.1, 0.2))  # 26 steps after: a new marker
+    panel.add_event(ConfigChange(37, "sampler.temperature", 1.0, 0.5))
+    panel.add_event(ConfigChange(38, "sampler.temperature", 0.5, 0.25))
+    panel.add_event(Rollback(30, failed_at=39))
+    panel.add_event(Note(40, "a note"))
+    assert panel.marker_labels() == [
+        "step size eta 0.01 -> 0.1",
+        "step size eta 0.1 -> 0.2",
+        "temperature T 1 -> 0.25",
+        "diverged at 39: rolled back",
+        "a note",
+    ]
+    first = panel.markers[0]
+    assert first.lines[0].value() == 10 and first.lines[0].label.format == first.event.label

@@ -15,55 +15,12 @@ from PySide6.QtCore import QRectF, QSettings
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QFileDialog, QGraphicsScene
-from test_worker import TIMEOUT, small_config
 
-from ebm_studio.core.config import Config
 from ebm_studio.core.history import metrics_csv
 from ebm_studio.core.share import encode
 from ebm_studio.gui.export import ExportDialog, Recorder, qimage_to_rgb
-from ebm_studio.gui.main_window import MainWindow
 
-
-class Window:
-    """A shown MainWindow on a tiny run, with helpers to train and wait."""
-
-    def __init__(self, qtbot, config: Config | None = None, **kwargs) -> None:
-        self.qtbot = qtbot
-        self.w = MainWindow(config or small_config(), **kwargs)
-        qtbot.addWidget(self.w)
-        self.c = self.w.controller
-        self.frames: list = []
-        self.errors: list[str] = []
-        self.c.snapshot_ready.connect(self.frames.append)
-        self.c.file_failed.connect(self.errors.append)
-        self.w.show()
-        self.wait(lambda: bool(self.frames) and self.c.state == "paused")
-
-    @property
-    def trainer(self):
-        """The worker's trainer: read only while the worker is paused."""
-        return self.c.thread.trainer
-
-    def wait(self, condition) -> None:
-        self.qtbot.waitUntil(condition, timeout=TIMEOUT)
-
-    def train(self, n: int) -> int:
-        """Train ``n`` more steps and wait until the window has drawn the last one."""
-        target = self.frames[-1].step + n
-        self.c.train_steps(n)
-        self.wait(lambda: self.frames[-1].step == target and self.c.state == "paused")
-        return target
-
-    def params(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
-
-
-@pytest.fixture
-def window(qtbot):
-    def make(config: Config | None = None, **kwargs) -> Window:
-        return Window(qtbot, config, **kwargs)
-
-    return make
+TIMEOUT = 60_000  # ms to wait for a file to be written or refused
 
 
 def edges(rgb: np.ndarray) -> np.ndarray:
@@ -175,15 +132,21 @@ def test_recorder_stays_bounded(qapp):
     assert 5 <= len(rec.frames) <= 10
     assert rec.frames[0].shape == (20, 40, 3)
     assert rec.frame_rate < 10  # frames were thinned: playback slows to real time
-    assert not rec.capture(view, now=1e6) or rec.recording
-    rec.stop()
-    assert not rec.capture(view, now=2e6)
+    kept = list(rec.frames)
+    stopped = rec.stop()
+    # A stop hands back exactly the frames kept so far (what the window saves) ...
+    assert len(stopped) == len(kept) and all(a is b for a, b in zip(stopped, kept))
+    # ... and nothing is recorded after it: every capture is refused and changes nothing
+    # (64 offers a second apart: more than the thinning stride, so one would be kept).
+    assert not rec.recording
+    assert not any([rec.capture(view, now=1e6 + i) for i in range(64)])
+    assert len(rec.frames) == len(kept) and len(stopped) == len(kept)
 
 
 def test_mp4_is_refused_clearly_without_the_video_extra(window, tmp_path, monkeypatch):
-    import ebm_studio.gui.main_window as mw
+    import ebm_studio.gui.recording as recording
 
-    monkeypatch.setattr(mw, "has_mp4", lambda: False)
+    monkeypatch.setattr(recording, "has_mp4", lambda: False)
     win = window()
     win.w.start_recording()
     win.c.set_steps_per_frame(1)  # frames keep coming until the recorder has two
@@ -196,7 +159,9 @@ def test_mp4_is_refused_clearly_without_the_video_extra(window, tmp_path, monkey
     assert not (tmp_path / "chains.mp4").exists()
 
 
-def test_checkpoint_save_then_open_restores_step_and_parameters(window, qtbot, tmp_path):
+def test_checkpoint_save_then_open_restores_step_and_parameters(
+    window, qtbot, tmp_path, small_config
+):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = window(settings=settings)
     saved_step = win.train(15)
@@ -256,7 +221,7 @@ def test_opening_a_bad_file_is_refused_and_the_run_goes_on(window, qtbot, tmp_pa
     assert str(path.resolve()) not in win.w.recent_files()
 
 
-def test_share_string_copy_paste_round_trips_and_garbage_is_refused(window):
+def test_share_string_copy_paste_round_trips_and_garbage_is_refused(window, small_config):
     config = small_config(**{"train.seed": 1234, "sampler.step_size": 0.02, "model.width": 24})
     source = window(config)
     source.w.copy_share_action.trigger()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from test_gui import Window, image_array
-from test_worker import small_config
+
+from ebm_studio.gui.export import qimage_to_rgb
 
 
-def test_health_panel_shows_numbers_after_some_frames(qtbot):
+def test_health_panel_shows_numbers_after_some_frames(window, small_config):
     cfg = small_config(
         **{
             "objective.start": "buffer",
@@ -18,7 +18,7 @@ def test_health_panel_shows_numbers_after_some_frames(qtbot):
             "sampler.kind": "mala",
         }
     )
-    win = Window(qtbot, cfg)
+    win = window(cfg)
     panel = win.w.health
     win.w.health_dock.raise_()
     win.w.play_action.trigger()
@@ -36,7 +36,7 @@ def test_health_panel_shows_numbers_after_some_frames(qtbot):
     assert sum(0 if x is None else len(x) for x in drawn) > 0
     xs, ys = panel.hist_curves["data"].getData()
     assert ys is not None and np.nansum(ys) > 0
-    img = image_array(win.w.health_dock.grab().toImage())
+    img = qimage_to_rgb(win.w.health_dock.grab().toImage())
     assert img.std() > 5  # not blank
     win.w.close()
     assert not win.c.thread.isRunning()
@@ -55,8 +55,8 @@ def test_age_bands_split_the_buffer_youngest_first():
     assert [b.tolist() for b in age_bands(np.zeros(3, int), 4)][0] == [True] * 3
 
 
-def test_health_panel_without_buffer_shows_no_buffer_numbers(qtbot):
-    win = Window(qtbot, small_config(**{"objective.start": "data"}))
+def test_health_panel_without_buffer_shows_no_buffer_numbers(window, small_config):
+    win = window(small_config(**{"objective.start": "data"}))
     panel = win.w.health
     win.w.play_action.trigger()
     win.wait(lambda: panel.values.get("ess") is not None)
@@ -65,14 +65,14 @@ def test_health_panel_without_buffer_shows_no_buffer_numbers(qtbot):
     win.w.close()
 
 
-def test_adaptation_toggle_moves_the_mala_step_toward_the_target(qtbot):
+def test_adaptation_toggle_moves_the_mala_step_toward_the_target(window, small_config):
     """Ticking the dock's adaptation box sets sampler.adapt in the running config. On the
     fresh, nearly flat model MALA accepts almost every move (acceptance ~1 > target 0.6), so
     the shown step grows from 0.5; without adaptation it stays at 0.5."""
     cfg = small_config(
         **{"objective.start": "noise", "sampler.kind": "mala", "sampler.step_size": 0.5}
     )
-    win = Window(qtbot, cfg)
+    win = window(cfg)
     panel = win.w.health
     assert panel.adapt.isEnabled() and not panel.adapt.isChecked()
     win.w.play_action.trigger()
@@ -88,8 +88,8 @@ def test_adaptation_toggle_moves_the_mala_step_toward_the_target(qtbot):
     assert not win.c.thread.isRunning()
 
 
-def test_adaptation_box_follows_the_sampler_kind(qtbot):
-    win = Window(qtbot, small_config(**{"sampler.kind": "langevin"}))
+def test_adaptation_box_follows_the_sampler_kind(window, small_config):
+    win = window(small_config(**{"sampler.kind": "langevin"}))
     assert not win.w.health.adapt.isEnabled()
     win.c.set_value("sampler.kind", "mala")
     assert win.w.health.adapt.isEnabled()

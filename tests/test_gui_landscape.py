@@ -70,9 +70,9 @@ def test_cached_data_layer_shows_new_data_after_a_reset(qtbot):
     """The data points are drawn from a cached pixmap; new data (a reset) must still show."""
     from PySide6.QtCore import QPointF
     from PySide6.QtWidgets import QApplication
-    from test_gui import image_array
 
-    from ebm_studio.core.trainer import Snapshot
+    from ebm_studio.core.frames import Snapshot, StaticLayers
+    from ebm_studio.gui.export import qimage_to_rgb
     from ebm_studio.gui.landscape import DATA_COLOUR, LandscapeView
 
     view = LandscapeView()
@@ -82,11 +82,11 @@ def test_cached_data_layer_shows_new_data_after_a_reset(qtbot):
     energy = np.zeros((50, 50), np.float32)
 
     def frame(data: np.ndarray) -> np.ndarray:
-        snap = Snapshot(0, 4.5, energy, None, None, None, None, None, extra={"data": data})
+        snap = Snapshot(0, 4.5, energy, None, None, None, None, None, static=StaticLayers(data))
         view.show_snapshot(snap)
         for _ in range(3):
             QApplication.processEvents()
-        return image_array(view.grab().toImage())
+        return qimage_to_rgb(view.grab().toImage())
 
     def data_pixels_near(img: np.ndarray, x: float, y: float) -> int:
         p = view.plot.getViewBox().mapViewToScene(QPointF(x, y))

@@ -25,13 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from test_worker import TIMEOUT, small_config
 
 from ebm_studio.cli import main
 from ebm_studio.core.checkpoint import read_checkpoint
 from ebm_studio.core.config import SECTIONS, Config, ConfigError, field_meta
 from ebm_studio.core.presets import load_preset, save_preset
-from ebm_studio.gui.main_window import MainWindow
 from ebm_studio.worker.commands import UpdateConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,19 +63,15 @@ SMALL = [
     "--set", "train.batch_size=64",
 ]  # fmt: skip
 OUTPUTS = ("config.toml", "metrics.csv", "checkpoint.safetensors", "landscape.png", "samples.png")
+TIMEOUT = 60_000  # ms a GUI condition may take on a loaded machine
 
 
 @pytest.fixture
-def studio(qtbot):
+def studio(window):
     """A shown MainWindow with its first frame drawn."""
-    w = MainWindow(small_config(), torch_threads=1)
-    qtbot.addWidget(w)
-    frames: list = []
-    w.controller.snapshot_ready.connect(frames.append)
-    w.show()
-    qtbot.waitUntil(lambda: bool(frames), timeout=TIMEOUT)
-    yield w
-    w.close()
+    win = window(torch_threads=1)
+    yield win.w
+    win.w.close()
 
 
 def validated(config: Config) -> bool:
@@ -231,7 +225,7 @@ def test_a_thousand_live_changes_while_training(studio, qtbot):
     qtbot.waitUntil(lambda: not c._update_timer.isActive(), timeout=TIMEOUT)
     print(f"{done[0]} edits, {len(sent)} UpdateConfig commands sent while training")
     assert len(sent) > 10 and sent[-1] == c.config  # the last edit was sent
-    trainer = c.thread.trainer
+    trainer = c.thread.trainers[0]
     qtbot.waitUntil(lambda: trainer.config == sent[-1], timeout=TIMEOUT)
     assert trainer.pending is None  # live edits only: nothing waits for Reset
     assert not failures, failures
@@ -290,7 +284,7 @@ CLOSE_FROM_CLI = textwrap.dedent(
 )
 
 
-def test_closing_the_app_while_training_exits_within_two_seconds(tmp_path):
+def test_closing_the_app_while_training_exits_within_two_seconds(tmp_path, small_config):
     preset = tmp_path / "small.toml"
     save_preset(small_config(), preset)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ebm_studio.core.config import Config
+from ebm_studio.core.frames import ConfigChange
 from ebm_studio.core.trainer import Diverged, Trainer
 
 
@@ -58,7 +59,8 @@ def test_live_change_applies_and_structural_waits_for_reset():
     assert t.config.sampler.step_size == 0.05
     assert t.objective.sampler.step_size == 0.05  # reached the running sampler
     assert t.config.model.width == 32 and t.pending is not None
-    assert t.events[-1] == (3, "step size eta 0.01 -> 0.05")
+    assert t.events[-1] == ConfigChange(3, "sampler.step_size", 0.01, 0.05)
+    assert t.events[-1].label == "step size eta 0.01 -> 0.05"
     t.reset()
     assert t.config.model.width == 16 and t.step_count == 0 and t.pending is None
     assert t.model.net[0].out_features == 16

@@ -19,6 +19,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .config import Config, ConfigError
+from .frames import events_from_json
 
 FORMAT = "ebm-studio-checkpoint"
 FORMAT_VERSION = 1
@@ -97,6 +98,7 @@ def read_checkpoint(path: str | os.PathLike) -> CheckpointData:
         meta = json.loads(md["meta"])
         config = Config.from_dict(meta["config"], source=name)
         int(meta["step"])
+        events_from_json(meta.get("events", []))  # typed events, or older [step, text] pairs
     except ConfigError as e:
         raise CheckpointError(f"{name}: holds an invalid configuration: {e}") from None
     except (KeyError, TypeError, ValueError, json.JSONDecodeError):

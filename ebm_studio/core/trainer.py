@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch
 from .config import SECTIONS, Config, changed_keys, field_meta
 from .datasets import Dataset, make_dataset
 from .flows import load_optimizer_tensors, optimizer_tensors
+from .frames import ConfigChange, Event, Rollback, Snapshot, event_to_json, events_from_json
 from .metrics import energy_grid, kl_to_model, log_z_from_grid, median_bandwidth, mmd2, nll
 from .models import build_model
 from .objectives import Context, Objective, build_objective
@@ -52,24 +53,6 @@ def resolve_device(name: str) -> torch.device:
     ):
         raise RuntimeError("device 'mps' was requested but MPS is not available")
     return torch.device(name)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Immutable numpy copies of what the views draw. ``rows`` are the metric rows logged
-    since the previous snapshot, so dropping a frame never drops a curve point."""
-
-    step: int
-    box: float
-    energy: np.ndarray | None  # (res, res), rows = y from -box to +box
-    log_z: float | None
-    chains: np.ndarray | None  # (n, 2)
-    trails: np.ndarray | None  # (n_trails, length, 2)
-    buffer: np.ndarray | None
-    buffer_age: np.ndarray | None
-    rows: tuple[dict[str, float], ...] = ()
-    events: tuple[tuple[int, str], ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer:
@@ -129,7 +112,7 @@ class Trainer:
         self.extra_opts: dict[str, torch.optim.Optimizer] = {}
         self.step_count = 0
         self.history: list[dict[str, float]] = []
-        self.events: list[tuple[int, str]] = []
+        self.events: list[Event] = []
         self._unsent_rows = 0
         self._unsent_events = 0
         self._bandwidth = median_bandwidth(self.test_x.cpu())
@@ -162,7 +145,8 @@ class Trainer:
     def apply_config(self, new: Config) -> list[tuple[str, Any, Any]]:
         """Apply live settings now; keep structural ones pending until ``reset()``.
 
-        Returns the changes applied. Each is also logged as an event for the curves' markers.
+        Returns the changes applied. Each (but the view's) is also logged as a
+        ``ConfigChange`` event for the curves' markers.
         """
         applied: list[tuple[str, Any, Any]] = []
         live_cfg = self.config
@@ -188,7 +172,7 @@ class Trainer:
         for key, old, val in applied:
             if key.startswith("view."):
                 continue
-            self.events.append((self.step_count, f"{_label(key)} {_fmt(old)} -> {_fmt(val)}"))
+            self.events.append(ConfigChange(self.step_count, key, old, val))
         return applied
 
     def lr_at(self, step: int) -> float:
@@ -272,7 +256,7 @@ class Trainer:
     def _diverge(self, cause: str) -> None:
         failed = self.step_count
         good_step = self.rollback()
-        self.events.append((good_step, f"diverged at {failed}: rolled back"))
+        self.events.append(Rollback(good_step, failed_at=failed))
         raise Diverged(cause, failed, good_step)
 
     def _keep_good(self) -> None:
@@ -352,6 +336,7 @@ class Trainer:
             buffer_age=None if age is None else age[:max_chains].cpu().numpy().copy(),
             rows=rows,
             events=events,
+            device=str(self.device),
         )
 
     # ------------------------------------------------------------------------------ state
@@ -385,7 +370,7 @@ class Trainer:
             "step": self.step_count,
             "objectives": list(self.objectives),
             "history_columns": cols,
-            "events": self.events,
+            "events": [event_to_json(e) for e in self.events],
         }
         return tensors, meta
 
@@ -413,7 +398,7 @@ class Trainer:
         if "history" in tensors:
             for row in tensors["history"].numpy():
                 self.history.append({c: float(v) for c, v in zip(cols, row) if not np.isnan(v)})
-        self.events = [tuple(e) for e in meta.get("events", [])]
+        self.events = events_from_json(meta.get("events", []))
         self._unsent_rows, self._unsent_events = 0, 0
         self._keep_good()
 
@@ -429,13 +414,4 @@ class Trainer:
         self.gen.set_state(t["gen"].cpu())
 
 
-def _label(key: str) -> str:
-    sec, name = key.split(".", 1)
-    return field_meta(sec, name)["help"] or key
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-__all__ = ["Trainer", "Snapshot", "Diverged", "resolve_device", "SECTIONS"]
+__all__ = ["Trainer", "Diverged", "resolve_device", "SECTIONS"]

@@ -1,5 +1,4 @@
-"""What the main window and the compare window share: toolbar actions and the transport
-commands (play, pause, step, train N) that both controllers send to their worker thread."""
+"""Window actions with an icon from the style and the shortcut named in their tooltip."""
 
 from __future__ import annotations
 
@@ -7,8 +6,6 @@ from collections.abc import Callable
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QStyle, QWidget
-
-from ..worker.commands import Command, SetPlaying, StepOnce, TrainSteps
 
 
 def make_action(
@@ -33,28 +30,4 @@ def make_action(
     return action
 
 
-class Transport:
-    """Play / pause / step / train N for a controller that has ``_send`` and ``playing``."""
-
-    playing: bool
-
-    def _send(self, command: Command) -> None:
-        raise NotImplementedError
-
-    def play(self) -> None:
-        self._send(SetPlaying(True))
-
-    def pause(self) -> None:
-        self._send(SetPlaying(False))
-
-    def toggle_play(self) -> None:
-        if self.playing:
-            self.pause()
-        else:
-            self.play()
-
-    def step_once(self) -> None:
-        self._send(StepOnce())
-
-    def train_steps(self, n: int) -> None:
-        self._send(TrainSteps(int(n)))
+__all__ = ["make_action"]

@@ -1,21 +1,26 @@
-"""The one object that talks to the training thread.
+"""The one object a window talks to about its runs; it owns the ``RunWorker``.
 
 Panels call its methods; it validates every edit against the config metadata (a bad value is
 reported and never sent), throttles bursts of edits into one ``UpdateConfig`` per tick, and
 forwards the worker's signals. It holds the GUI's view of the settings: ``config`` (what the
-panels show, including structural edits that wait for Reset) and ``running_config`` (what the
-current run was built from).
+panels show, including structural edits that wait for Reset), ``running_config`` (what the
+current runs were built from) and ``overrides`` (each arm's changes to ``config``: none for the
+main window's one arm, arm B's for compare mode).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from ..core.config import Config, ConfigError, SamplerConfig, structural_changes
+from ..core.frames import Frame
+from ..core.group import NO_OVERRIDES, Overrides, RunConfigs, arm_config, arm_configs, arm_name
+from ..core.overrides import format_assignments, parse_assignments
 from ..worker.commands import (
     Command,
     Load,
@@ -23,11 +28,13 @@ from ..worker.commands import (
     Reset,
     SampleMode,
     Save,
+    SetPlaying,
     SetStepsPerFrame,
+    StepOnce,
+    TrainSteps,
     UpdateConfig,
 )
-from ..worker.thread import TrainingThread
-from .actions import Transport
+from ..worker.thread import RunWorker
 
 THROTTLE_MS = 40
 
@@ -43,7 +50,8 @@ class SampleOptions:
     temperature: float = 1.0
     steps: int = 1
     # Langevin noise sigma: 0 = coupled to the step, sqrt(2 eta T) (the valid sampler); > 0 =
-    # decoupled at this sigma (how image-paper models are trained and sampled, seed 002 §6.2).
+    # decoupled at this sigma, as image EBMs are often trained and sampled (Nijkamp et al.,
+    # "On the Anatomy of MCMC-Based Maximum Likelihood Learning of Energy-Based Models", 2020).
     noise: float = 0.0
 
     def sampler_config(self, base: SamplerConfig) -> SamplerConfig:
@@ -59,17 +67,17 @@ class SampleOptions:
         )
 
 
-class Controller(QObject, Transport):
-    """Owns the ``TrainingThread``; everything the GUI asks of the run goes through here."""
+class Controller(QObject):
+    """Owns the ``RunWorker``; everything a window asks of its runs goes through here."""
 
-    snapshot_ready = Signal(object)
+    frame_ready = Signal(object)  # Frame: every arm's Snapshot and the worker's FrameInfo
     state_changed = Signal(str)
     config_changed = Signal(object)  # the whole config was replaced (preset, checkpoint)
     config_edited = Signal(str, object)  # one validated edit: key, new Config
-    run_reset = Signal(object)  # a new run started (curves clear); its Config
+    run_reset = Signal(object)  # new runs started (curves clear); their RunConfigs
     pending_changed = Signal(list)  # structural keys that wait for Reset
     message_posted = Signal(str)  # short information for the status bar
-    error_raised = Signal(str)  # divergence or a failure in the worker: shown prominently
+    error_raised = Signal(str)  # divergence, a refused override, a failure in the worker
     sample_mode_changed = Signal(bool)
     checkpoint_saved = Signal(str)  # path
     checkpoint_loaded = Signal(str)  # path; the run was replaced by it
@@ -79,38 +87,49 @@ class Controller(QObject, Transport):
         self,
         config: Config,
         points: np.ndarray | None = None,
+        arms: Sequence[str | Overrides] = NO_OVERRIDES,
         *,
+        health: bool = True,
         torch_threads: int | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """``arms``: each arm's overrides of ``config``; a bad one raises ConfigError here."""
         super().__init__(parent)
+        arm_configs(config, arms)  # a bad start is the caller's ConfigError
         self.config = config
         self.running_config = config
         self.points = points
+        self.overrides: tuple[Overrides, ...] = tuple(
+            parse_assignments(a) if isinstance(a, str) else tuple(a) for a in arms
+        )
         self.state = "starting"
         self.sample_options = SampleOptions()
         self.sampling = False
         self._adopt_worker_config = False
-        self.thread = TrainingThread(config, points, torch_threads=torch_threads)
-        self.thread.snapshot_ready.connect(self._on_snapshot_ready)
-        self.thread.state_changed.connect(self._on_state_changed)
-        self.thread.reset_done.connect(self._on_reset_done)
-        self.thread.diverged.connect(self._on_diverged)
-        self.thread.failed.connect(self._on_failed)
-        self.thread.saved.connect(self._on_saved)
-        self.thread.loaded.connect(self._on_loaded)
-        self.thread.file_failed.connect(self._on_file_failed)
-        self._update_timer = QTimer(self)
-        self._update_timer.setSingleShot(True)
-        self._update_timer.setInterval(THROTTLE_MS)
-        self._update_timer.timeout.connect(self._on_update_due)
-        self._sample_timer = QTimer(self)
-        self._sample_timer.setSingleShot(True)
-        self._sample_timer.setInterval(THROTTLE_MS)
-        self._sample_timer.timeout.connect(self._on_sample_update_due)
+        self.thread = RunWorker(
+            config, points, self.overrides, health=health, torch_threads=torch_threads
+        )
+        t = self.thread
+        t.frame_ready.connect(self._on_frame_ready)
+        t.state_changed.connect(self._on_state_changed)
+        t.reset_done.connect(self._on_reset_done)
+        t.diverged.connect(self.error_raised)
+        t.failed.connect(self._on_failed)
+        t.saved.connect(self._on_saved)
+        t.loaded.connect(self._on_loaded)
+        t.file_failed.connect(self._on_file_failed)
+        self._update_timer = self._throttle(self._on_update_due)
+        self._sample_timer = self._throttle(self._on_sample_update_due)
         app = QCoreApplication.instance()
         if app is not None:  # a safety net: never let Python destroy a running QThread
             app.aboutToQuit.connect(self.shutdown)
+
+    def _throttle(self, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(THROTTLE_MS)
+        timer.timeout.connect(slot)
+        return timer
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -131,12 +150,30 @@ class Controller(QObject, Transport):
     def playing(self) -> bool:
         return self.state in ("playing", "sampling")
 
+    def play(self) -> None:
+        self._send(SetPlaying(True))
+
+    def pause(self) -> None:
+        self._send(SetPlaying(False))
+
+    def toggle_play(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    def step_once(self) -> None:
+        self._send(StepOnce())
+
+    def train_steps(self, n: int) -> None:
+        self._send(TrainSteps(int(n)))
+
     def set_steps_per_frame(self, n: int) -> None:
         self._send(SetStepsPerFrame(int(n)))
 
     def reset(self) -> None:
-        """Rebuild the run with every setting shown, structural ones included."""
-        self._send(Reset(self.config, self.points))
+        """Rebuild the runs with every setting shown, structural ones included."""
+        self._send(Reset(self.config, self.points, self.overrides))
 
     # ------------------------------------------------------------------ settings
     def set_value(self, key: str, value: object) -> bool:
@@ -165,13 +202,21 @@ class Controller(QObject, Transport):
             k for k in structural_changes(self.running_config, self.config) if k != "train.device"
         ]
 
-    def set_config(self, config: Config, points: np.ndarray | None = None) -> None:
-        """Replace every setting (a preset) and start a new run with it."""
+    def set_config(self, config: Config, points: np.ndarray | None = None) -> bool:
+        """Replace every setting (a preset, compare mode's "Use main settings") and start new
+        runs with it; every arm keeps its overrides. An override that no longer fits is
+        reported through ``error_raised`` and nothing changes."""
+        try:
+            arm_configs(config, self.overrides)
+        except ConfigError as e:
+            self.error_raised.emit(str(e))
+            return False
         self.config = config
         if points is not None:
             self.points = points
         self.config_changed.emit(config)
         self.reset()
+        return True
 
     def set_data(self, name: str, points: np.ndarray | None = None, path: str = "") -> None:
         """Switch the dataset (built-in name, or "drawn" with the user's points) and reset."""
@@ -181,6 +226,23 @@ class Controller(QObject, Transport):
             self.points = np.asarray(points, dtype=np.float64)
         self.config_changed.emit(self.config)
         self.reset()
+
+    def overrides_text(self, arm: int) -> str:
+        """Arm ``arm``'s overrides as typed (``objective.name=nce, ...``)."""
+        return format_assignments(self.overrides[arm])
+
+    def set_overrides(self, arm: int, text: str | Overrides) -> bool:
+        """Validate one arm's overrides; on success start new runs with them. On failure the
+        one-sentence reason goes to ``error_raised`` and nothing changes."""
+        try:
+            arm_config(self.config, text, arm_name(arm))
+            pairs = parse_assignments(text) if isinstance(text, str) else tuple(text)
+        except ConfigError as e:
+            self.error_raised.emit(str(e))
+            return False
+        self.overrides = self.overrides[:arm] + (pairs,) + self.overrides[arm + 1 :]
+        self.reset()
+        return True
 
     def _on_update_due(self) -> None:
         self._send(UpdateConfig(self.config))
@@ -238,33 +300,29 @@ class Controller(QObject, Transport):
             self._flush_update()
         self.thread.send(command)
 
-    def _on_snapshot_ready(self, snapshot: object) -> None:
-        self.snapshot_ready.emit(snapshot)
+    def _on_frame_ready(self, frame: Frame) -> None:
+        self.frame_ready.emit(frame)
 
     def _on_state_changed(self, state: str) -> None:
         self.state = state
         self.state_changed.emit(state)
 
-    def _on_reset_done(self, config: Config) -> None:
-        self.running_config = config
+    def _on_reset_done(self, configs: RunConfigs) -> None:
+        self.running_config = configs.base
+        self.overrides = configs.overrides
         if self._adopt_worker_config:
             self._adopt_worker_config = False
-            self.config = config
-            self.config_changed.emit(config)
+            self.config = configs.base
+            self.config_changed.emit(configs.base)
         self.pending_changed.emit(self.pending_keys())
-        self.run_reset.emit(config)
-
-    def _on_diverged(self, message: str) -> None:
-        self.error_raised.emit(message)
+        self.run_reset.emit(configs)
 
     def _on_failed(self, message: str) -> None:
         # A failed device move leaves the run where it was: show the device it is really on.
         if self.config.train.device != self.running_config.train.device:
+            device = self.running_config.train.device
             self.config = dataclasses.replace(
-                self.config,
-                train=dataclasses.replace(
-                    self.config.train, device=self.running_config.train.device
-                ),
+                self.config, train=dataclasses.replace(self.config.train, device=device)
             )
             self.config_changed.emit(self.config)
         self.error_raised.emit(message)

@@ -10,15 +10,18 @@ redraw's cost, and that cost is GUI-thread Python that holds the GIL while the w
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
-from ..core.trainer import Snapshot
-from .landscape import cache_axes
+from ..core.frames import ConfigChange, Event, Snapshot
+from .plotting import BACKGROUND, curve_item, set_title, small_plot
 
 REDRAW_HZ = 5.0
 MAX_MARKERS = 60
+MERGE_STEPS = 25  # edits of one setting this close after the first share its marker
 CURVE_WIDTH = 1.0  # a 1 px pen strokes several times faster than a wider one
 RANGE_PAD = 0.08  # of the data's span, each side, when a range is set
 RANGE_SHRINK = 0.4  # a range is set again when the data span less than this share of it
@@ -58,7 +61,7 @@ EXTRA_COLOURS = ["#a1887f", "#7986cb", "#4db6ac", "#dce775", "#f48fb1"]
 SPEED_SMOOTHING = 0.05  # per-row steps/s is jittery; an EMA reads better
 
 
-class _Series:
+class Series:
     """A growable (step, value) array: appends are amortised O(1), reads are views. Steps only
     grow (a rollback truncates first); the values' minimum and maximum are kept as they come."""
 
@@ -76,6 +79,13 @@ class _Series:
         self.n += 1
         self.y_min = y if not self.y_min <= y else self.y_min  # "not <=": also when NaN
         self.y_max = y if not self.y_max >= y else self.y_max
+
+    def add(self, x: float, y: float) -> None:
+        """Append, first dropping the points at steps >= x (a divergence rollback undid them
+        and the run went on from an earlier step)."""
+        if self.n and x <= self.x[self.n - 1]:
+            self.truncate_from(x)
+        self.append(x, y)
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x[: self.n], self.y[: self.n]
@@ -126,8 +136,7 @@ class FollowRanges:
     """Ranges for plots whose x axes are linked: they hold the data, and move only when a point
     falls outside or the data shrink well inside (``follow``), so most redraws leave every
     axis as it was. pyqtgraph's own auto-range fits the data exactly at each redraw: every new
-    point moved every axis, and each moved axis laid out its ticks again (measured: a redraw
-    and repaint of the eight curves took 66 ms with it, 28 ms without; 18 ms with 1 px pens).
+    point moved every axis, and each moved axis laid out its ticks again.
 
     A mouse zoom or pan hands that axis to the user (x: all plots, they are linked; y: that
     plot); ``release`` (a double-click) hands them back.
@@ -171,7 +180,7 @@ class FollowRanges:
                 self.plots[i].setYRange(*y, padding=0)
 
 
-def merge_bounds(series: list[_Series]) -> tuple[float, float, float, float] | None:
+def merge_bounds(series: list[Series]) -> tuple[float, float, float, float] | None:
     """The bounds of several series together; None when all are empty."""
     have = [b for b in (s.bounds() for s in series) if b is not None]
     if not have:
@@ -184,35 +193,95 @@ def merge_bounds(series: list[_Series]) -> tuple[float, float, float, float] | N
     )
 
 
-class CurvesPanel(pg.GraphicsLayoutWidget):
-    """A grid of small plots sharing the step axis."""
+class TimedRedraw:
+    """Mixed into a panel of metric plots (a QObject with ``ranges`` and ``redraw``): rows are
+    stored as frames arrive and drawn ``REDRAW_HZ`` times a second while the panel is visible,
+    so a landscape frame never waits for the curves; a double-click anywhere hands every axis
+    back to the data."""
 
-    def __init__(self, parent=None, columns: int = 4) -> None:
-        super().__init__(parent)
-        self.setBackground("#15161a")
-        self.series: dict[str, _Series] = {}
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self.plots: list[pg.PlotItem] = []
-        self._key_plot: dict[str, pg.PlotItem] = {}
-        self._style: dict[str, tuple[str, str]] = {}
-        self._markers: list[tuple[int, str, list[pg.InfiniteLine]]] = []
-        self._speed_ema: float | None = None
+    ranges: FollowRanges
+
+    def redraw(self) -> None:
+        raise NotImplementedError
+
+    def start_redrawing(self, scene) -> None:
         self._dirty = False
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setInterval(int(1000 / REDRAW_HZ))
         self._redraw_timer.timeout.connect(self._on_redraw_due)
         self._redraw_timer.start()
+        scene.sigMouseClicked.connect(self._on_click)
+
+    def _on_redraw_due(self) -> None:
+        if self._dirty and self.isVisible():
+            self.redraw()
+
+    def _on_click(self, event) -> None:
+        if event.double():
+            self.ranges.release()
+            self.redraw()
+
+
+class Marker:
+    """A vertical line through every plot at an event's step, labelled in the first plot."""
+
+    def __init__(self, plots: list[pg.PlotItem], event: Event) -> None:
+        self.event = event
+        self.plots = plots
+        self.lines = []
+        for i, plot in enumerate(plots):
+            line = pg.InfiniteLine(
+                pos=event.step,
+                angle=90,
+                pen=pg.mkPen((255, 255, 255, 90), style=Qt.PenStyle.DashLine),
+                label=event.label if i == 0 else None,
+                labelOpts={"position": 0.92, "color": "#dddddd", "rotateAxis": (1, 0)}
+                if i == 0
+                else None,
+            )
+            plot.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+
+    def absorbs(self, event: Event) -> bool:
+        """Whether ``event`` edits this marker's setting again, soon after it."""
+        mine = self.event
+        return (
+            isinstance(event, ConfigChange)
+            and isinstance(mine, ConfigChange)
+            and event.key == mine.key
+            and event.step - mine.step <= MERGE_STEPS
+        )
+
+    def absorb(self, event: ConfigChange) -> None:
+        """Show the first old value and the newest value at the first edit's step."""
+        assert isinstance(self.event, ConfigChange)
+        self.event = dataclasses.replace(self.event, new=event.new)
+        self.lines[0].label.setFormat(self.event.label)
+
+    def remove(self) -> None:
+        for plot, line in zip(self.plots, self.lines):
+            plot.removeItem(line)
+
+
+class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
+    """A grid of small plots sharing the step axis."""
+
+    def __init__(self, parent=None, columns: int = 4) -> None:
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.series: dict[str, Series] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.plots: list[pg.PlotItem] = []
+        self._key_plot: dict[str, pg.PlotItem] = {}
+        self._style: dict[str, tuple[str, str]] = {}
+        self.markers: list[Marker] = []
+        self._speed_ema: float | None = None
         self._titles: list[tuple[str, list[tuple[str, str, str]]]] = []
         self._notes: dict[int, pg.TextItem] = {}
         for i, (title, keys) in enumerate(PLOTS):
             if i and i % columns == 0:
                 self.nextRow()
-            plot = self.addPlot()
-            plot.hideButtons()
-            plot.setMenuEnabled(False)
-            plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.getAxis("left").setWidth(42)
-            cache_axes(plot)
+            plot, self._notes[i] = small_plot(self.ci, title, 42, "no data in this run")
             if self.plots:
                 plot.setXLink(self.plots[0])
             for key, name, colour in keys:
@@ -221,17 +290,8 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
             self.plots.append(plot)
             self._titles.append((title, list(keys)))
             self._set_title(i)
-            note = pg.TextItem("no data in this run", color="#777777", anchor=(0.5, 0.5))
-            plot.addItem(note, ignoreBounds=True)
-            self._notes[i] = note
-            # Keep the note centred whatever the (linked) range does.
-            plot.getViewBox().sigRangeChanged.connect(
-                lambda _vb, rng, *_, n=note: n.setPos(
-                    (rng[0][0] + rng[0][1]) / 2, (rng[1][0] + rng[1][1]) / 2
-                )
-            )
         self.ranges = FollowRanges(self.plots)
-        self.scene().sigMouseClicked.connect(self._on_click)
+        self.start_redrawing(self.scene())
 
     # ------------------------------------------------------------------ data
     def clear_run(self) -> None:
@@ -243,10 +303,9 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         for i, note in self._notes.items():
             note.setVisible(True)
             self._set_title(i)
-        for _, _, lines in self._markers:
-            for plot, line in zip(self.plots, lines):
-                plot.removeItem(line)
-        self._markers.clear()
+        for marker in self.markers:
+            marker.remove()
+        self.markers.clear()
         self._speed_ema = None
         self.ranges.release()
         self._dirty = True
@@ -256,12 +315,8 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         landscape frame never waits for eight plots to repaint."""
         for row in snap.rows:
             self.add_row(row)
-        for step, label in snap.events:
-            self.add_event(step, label)
-
-    def _on_redraw_due(self) -> None:
-        if self._dirty and self.isVisible():
-            self.redraw()
+        for event in snap.events:
+            self.add_event(event)
 
     def add_row(self, row: dict[str, float]) -> None:
         step = row.get("step")
@@ -276,45 +331,22 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
                 self._speed_ema = value
             s = self.series.get(key)
             if s is None:
-                s = self.series[key] = _Series()
-            elif s.n and step <= s.x[s.n - 1]:
-                s.truncate_from(step)  # the run went back (divergence rollback)
-            s.append(step, value)
+                s = self.series[key] = Series()
+            s.add(step, value)
         self._dirty = True
 
-    def add_event(self, step: int, label: str) -> None:
+    def add_event(self, event: Event) -> None:
         """A vertical marker; consecutive edits of one setting merge into one marker."""
-        head, sep, new = label.rpartition(" -> ")
-        name = head.rsplit(" ", 1)[0] if sep else label
-        if self._markers:
-            last_step, last_label, lines = self._markers[-1]
-            lhead, lsep, _ = last_label.rpartition(" -> ")
-            if sep and lsep and lhead.rsplit(" ", 1)[0] == name and step - last_step <= 25:
-                merged = f"{lhead} -> {new}"
-                self._markers[-1] = (last_step, merged, lines)
-                lines[0].label.setFormat(merged)
-                return
-        if len(self._markers) >= MAX_MARKERS:
-            _, _, old = self._markers.pop(0)
-            for plot, line in zip(self.plots, old):
-                plot.removeItem(line)
-        lines = []
-        for i, plot in enumerate(self.plots):
-            line = pg.InfiniteLine(
-                pos=step,
-                angle=90,
-                pen=pg.mkPen((255, 255, 255, 90), style=Qt.PenStyle.DashLine),
-                label=label if i == 0 else None,
-                labelOpts={"position": 0.92, "color": "#dddddd", "rotateAxis": (1, 0)}
-                if i == 0
-                else None,
-            )
-            plot.addItem(line, ignoreBounds=True)
-            lines.append(line)
-        self._markers.append((step, label, lines))
+        if self.markers and self.markers[-1].absorbs(event):
+            assert isinstance(event, ConfigChange)
+            self.markers[-1].absorb(event)
+            return
+        if len(self.markers) >= MAX_MARKERS:
+            self.markers.pop(0).remove()
+        self.markers.append(Marker(self.plots, event))
 
     def marker_labels(self) -> list[str]:
-        return [label for _, label, _ in self._markers]
+        return [m.event.label for m in self.markers]
 
     # ------------------------------------------------------------------ drawing
     def _set_title(self, i: int) -> None:
@@ -322,10 +354,10 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         title, keys = self._titles[i]
         shown = [(n, c) for k, n, c in keys if k in self.series] if self.series else []
         names = " ".join(f"<span style='color:{c}'>{n}</span>" for n, c in shown)
-        label = f"<span style='color:#bbbbbb'>{title}</span>"
+        label = title
         if names and (len(shown) > 1 or shown[0][0] != title):
             label += f"&nbsp;&nbsp;{names}"
-        self.plots[i].setTitle(f"<span style='font-size:8pt'>{label}</span>")
+        set_title(self.plots[i], label)
 
     def redraw(self) -> None:
         for key, s in self.series.items():
@@ -347,12 +379,6 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         )
         self._dirty = False
 
-    def _on_click(self, event) -> None:
-        """A double-click anywhere in the panel: every plot follows its data again."""
-        if event.double():
-            self.ranges.release()
-            self.redraw()
-
     def _make_curve(self, key: str) -> pg.PlotDataItem:
         if key not in self._key_plot:  # an objective's own loss part
             colour = EXTRA_COLOURS[len(self.curves) % len(EXTRA_COLOURS)]
@@ -360,19 +386,19 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
             self._style[key] = (key, colour)
         name, colour = self._style[key]
         sparse = key in ("kl", "nll", "log_z_grid", "log_z_learned", "mmd")
-        curve = pg.PlotDataItem(
-            pen=pg.mkPen(colour, width=CURVE_WIDTH),
-            name=name,
-            symbol="o" if sparse else None,
-            symbolSize=4,
-            symbolBrush=colour,
-            symbolPen=None,
-        )
-        curve.setDownsampling(auto=True, method="peak")
-        curve.setClipToView(True)
+        curve = curve_item(colour, CURVE_WIDTH, sparse, name)
         self._key_plot[key].addItem(curve)
         self.curves[key] = curve
         return curve
 
 
-__all__ = ["CurvesPanel", "PLOTS"]
+__all__ = [
+    "CurvesPanel",
+    "FollowRanges",
+    "Marker",
+    "PLOTS",
+    "Series",
+    "TimedRedraw",
+    "follow",
+    "merge_bounds",
+]

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.frames import Frame, Snapshot
 from ..core.metrics import autocorrelation, ess, split_rhat
-from ..core.trainer import Snapshot
-from .landscape import cosmetic_pen, dots
+from .plotting import cosmetic_pen, dots
 
 REDRAW_HZ = 4.0
 WINDOW = 200  # frames of chain energies kept for ESS / R-hat
@@ -143,7 +143,7 @@ class HealthPanel(QWidget):
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
         if controller is not None:
-            controller.snapshot_ready.connect(self.add_snapshot)
+            controller.frame_ready.connect(self._on_frame_ready)
             controller.run_reset.connect(self.clear_run)
 
     def show_config(self, config) -> None:
@@ -159,6 +159,9 @@ class HealthPanel(QWidget):
         self.adapt.setEnabled(s.kind == "mala")
 
     # ------------------------------------------------------------------ input
+    def _on_frame_ready(self, frame: Frame) -> None:
+        self.add_snapshot(frame.arms[0])
+
     def add_snapshot(self, snap: Snapshot) -> None:
         """Store what the statistics need (cheap); plots refresh on the timer."""
         for r in snap.rows:
@@ -168,10 +171,9 @@ class HealthPanel(QWidget):
                 self._step = r["sampler_step"]
             if "reinit_noise" in r:
                 self._reinit.append((r["reinit_noise"], r.get("reinit_data", 0.0)))
-        if "sample_acceptance" in snap.extra:
-            self._accept.append(float(snap.extra["sample_acceptance"]))
-        health = snap.extra.get("health") or {}
-        e = health.get("chains")
+        if snap.sample is not None and snap.sample.acceptance is not None:
+            self._accept.append(float(snap.sample.acceptance))
+        e = None if snap.health is None else snap.health.chains
         if e is not None:
             e = np.asarray(e[:HEALTH_CHAINS], dtype=np.float64)
             if self._energies and self._energies[-1].shape != e.shape:
@@ -223,7 +225,7 @@ class HealthPanel(QWidget):
         self._draw_buffer(snap)
 
     def _draw_histograms(self, snap: Snapshot | None) -> None:
-        health = {} if snap is None else (snap.extra.get("health") or {})
+        health = {} if snap is None or snap.health is None else snap.health.parts()
         finite = [np.asarray(v)[np.isfinite(v)] for v in health.values()]
         finite = [v for v in finite if len(v)]
         if not finite:

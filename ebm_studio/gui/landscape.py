@@ -2,8 +2,8 @@
 score arrows, and a "Draw" mode that paints points with the mouse.
 
 Every item is created once; a frame only calls ``setImage``/``setData``. Large point sets are
-drawn as a 2D histogram image (ScatterPlotItem costs ~180 ms at 100k points, DESIGN §2), small
-ones as zero-length segments of one ``PlotCurveItem(connect="pairs")``.
+drawn as a 2D histogram image (a ScatterPlotItem takes about 180 ms for 100k points), small ones
+as tiny segments of one ``PlotCurveItem(connect="pairs")`` (``plotting.dots``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..core.config import ViewConfig
-from ..core.trainer import Snapshot
+from ..core.frames import Snapshot, StaticLayers
+from .plotting import BACKGROUND, cache_axes, cosmetic_pen, dots
 
 POINTS_AS_DOTS_MAX = 4000  # above this, chains are drawn as a density image
 BUFFER_SHOWN = 3000
 HIST_RES = 160
-DOT_LENGTH = 1e-3  # data units: far below a pixel
 SCORE_ARROWS = 21
 CONTOUR_LEVELS = 6
 CONTOUR_MAX_RES = 100  # contour on a coarser grid: same lines, fewer cells
@@ -123,15 +123,6 @@ def contour_segments(
     return np.concatenate(xs_all), np.concatenate(ys_all)
 
 
-def dots(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each point as a tiny segment; a wide pen with round caps draws it as a dot (Qt draws
-    nothing for an exactly zero-length line)."""
-    x = np.repeat(points[:, 0].astype(np.float64), 2)
-    y = np.repeat(points[:, 1].astype(np.float64), 2)
-    x[1::2] += DOT_LENGTH
-    return x, y
-
-
 def histogram_image(points: np.ndarray, box: float, res: int = HIST_RES) -> np.ndarray:
     """Counts of points per cell, rows = y, as float32 (bincount: ~1 ms at 100k points)."""
     ij = np.floor((points + box) * (res / (2 * box))).astype(np.int64)
@@ -163,25 +154,6 @@ def score_segments(energy: np.ndarray, box: float, n: int = SCORE_ARROWS):
     xs = np.stack([px, tx, tx, h1x, tx, h2x], -1).reshape(-1)
     ys = np.stack([py, ty, ty, h1y, ty, h2y], -1).reshape(-1)
     return xs, ys
-
-
-def cosmetic_pen(
-    colour, width: float = 1.0, style=Qt.PenStyle.SolidLine, cap=Qt.PenCapStyle.SquareCap
-):
-    pen = pg.mkPen(colour, width=width, style=style)
-    pen.setCapStyle(cap)
-    pen.setCosmetic(True)
-    return pen
-
-
-def cache_axes(plot: pg.PlotItem) -> None:
-    """Draw ``plot``'s axes (ticks, labels, grid lines) from a pixmap kept by Qt until the axis
-    changes. An axis re-plays its recorded text and lines at every repaint of the plot beside
-    it, and its grid lines put the whole plot in its bounds: replaying them was most of a
-    curves repaint (measured: 66-70 ms for the eight plots, 17-19 with the axes cached). An
-    axis calls ``update()`` when its range or size changes, which renders the pixmap anew."""
-    for axis in plot.axes.values():
-        axis["item"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 def _overlay_lut(rgb: tuple[int, int, int]) -> np.ndarray:
@@ -229,7 +201,7 @@ class LandscapeView(pg.GraphicsLayoutWidget):
 
     def __init__(self, view: ViewConfig | None = None, parent=None) -> None:
         super().__init__(parent)
-        self.setBackground("#15161a")
+        self.setBackground(BACKGROUND)
         self.view = view or ViewConfig()
         self.box = 4.5
         self._levels: tuple[float, float] | None = None
@@ -360,18 +332,17 @@ class LandscapeView(pg.GraphicsLayoutWidget):
         """Draw one frame. Heavy work (heatmap levels, contours) only when a grid arrived."""
         if snap.box != self.box:
             self._set_box(snap.box)
-        extra = snap.extra
-        if "data" in extra:
-            self._set_static(extra["data"], extra.get("true_log_p"))
+        if snap.static is not None:
+            self._set_static(snap.static)
         if snap.energy is not None:
             self._energy, self._log_z = snap.energy, snap.log_z
             self._draw_heatmap()
         self._last = snap
         self._draw_points(snap)
 
-    def _set_static(self, data: np.ndarray, true_log_p: np.ndarray | None) -> None:
-        self.data.setData(*dots(data))
-        self._true_log_p = true_log_p
+    def _set_static(self, layers: StaticLayers) -> None:
+        self.data.setData(*dots(layers.data))
+        self._true_log_p = layers.true_log_p
         self._draw_true_contours()
 
     def _draw_heatmap(self) -> None:

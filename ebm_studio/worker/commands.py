@@ -1,4 +1,4 @@
-"""Commands from the GUI to the training thread: small frozen objects, nothing else crosses.
+"""Commands from the GUI to the worker thread: small frozen objects, nothing else crosses.
 
 The worker drains its queue between two optimizer steps. Each ``UpdateConfig`` carries a whole
 ``Config`` (not a delta), so of several consecutive ones only the last matters; every other
@@ -18,24 +18,28 @@ from ..core.config import Config, SamplerConfig
 
 @dataclass(frozen=True)
 class UpdateConfig:
-    """Apply the live settings of ``config`` now; structural ones wait for a ``Reset``."""
+    """Apply the live settings of ``config`` (the base of every arm) now; structural ones wait
+    for a ``Reset``."""
 
     config: Config
 
 
 @dataclass(frozen=True, eq=False)
 class Reset:
-    """Rebuild the run from ``config`` (None: the pending or current one). ``points`` are the
+    """Rebuild the runs from ``config`` (None: the pending or current one). ``points`` are the
     user's own data (drawn or from a CSV) for ``data.name`` "drawn"/"csv"; None keeps the
-    points the worker already has."""
+    points the worker already has. ``arms``: each arm's ``section.key=value`` overrides of
+    ``config`` (one arm with none in the main window, two in compare mode); None keeps the
+    arms the worker has."""
 
     config: Config | None = None
     points: np.ndarray | None = None
+    arms: tuple[tuple[tuple[str, Any], ...], ...] | None = None
 
 
 @dataclass(frozen=True)
 class StepOnce:
-    """One optimizer step (or one sampler step in sample mode), then a frame."""
+    """One optimizer step of each arm (or one sampler step in sample mode), then a frame."""
 
 
 @dataclass(frozen=True)
@@ -83,26 +87,16 @@ class MoveDevice:
 
 @dataclass(frozen=True)
 class Save:
-    """Write a checkpoint of the current state to ``path``."""
+    """Write a checkpoint of the current state to ``path`` (a worker of one arm only)."""
 
     path: str
 
 
 @dataclass(frozen=True)
 class Load:
-    """Replace the run with the checkpoint at ``path``."""
+    """Replace the runs with the one in the checkpoint at ``path``."""
 
     path: str
-
-
-@dataclass(frozen=True, eq=False)
-class ResetCompare:
-    """Compare mode: rebuild both arms from ``config`` (arm A) and ``overrides`` (arm B =
-    A with these ``section.key=value`` pairs), on ``points`` for "drawn"/"csv" data."""
-
-    config: Config
-    overrides: tuple[tuple[str, Any], ...] = ()
-    points: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,6 @@ Command = (
     | MoveDevice
     | Save
     | Load
-    | ResetCompare
     | Stop
 )
 
@@ -153,7 +146,6 @@ __all__ = [
     "MoveDevice",
     "Save",
     "Load",
-    "ResetCompare",
     "Stop",
     "coalesce",
 ]
