@@ -320,17 +320,13 @@ def make_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="publication figure (landscape, samples, curves)")
     pl.add_argument("checkpoint")
     pl.add_argument("--out", required=True, help="fig.pdf, .svg, .png or .eps")
-    pl.add_argument(
-        "--panels", default="landscape,samples,curves", help="comma-separated panels"
-    )
+    pl.add_argument("--panels", default="landscape,samples,curves", help="comma-separated panels")
     pl.add_argument("--style", default="paper", help="paper (light, default) or dark")
     pl.add_argument(
         "--width-in", type=float, default=6.75, help="width in inches (3.35 single column)"
     )
     pl.add_argument("--log-kl", action="store_true", help="KL on a logarithmic axis")
-    pl.add_argument(
-        "--quantity", choices=("energy", "density", "log-density"), default="density"
-    )
+    pl.add_argument("--quantity", choices=("energy", "density", "log-density"), default="density")
     pl.add_argument("--dpi", type=int, default=300, help="raster resolution (PNG)")
     pl.add_argument("--res", type=int, default=256, help="landscape grid resolution")
     pl.set_defaults(func=cmd_plot)

@@ -10,6 +10,7 @@ import zlib
 import matplotlib
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from ebm_studio.cli import main
 from ebm_studio.core.checkpoint import save_checkpoint
@@ -24,9 +25,8 @@ from ebm_studio.core.figures import (
     save_figure,
     write_animation,
 )
-from ebm_studio.core.frames import ConfigChange, Rollback
+from ebm_studio.core.frames import Rollback
 from ebm_studio.core.trainer import Trainer
-from tests.conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +128,11 @@ def pdf_strings(data: bytes) -> set[str]:
             streams.append(s)
     out = set()
     string = rb"\((?:\\.|[^\\)])*\)"
-    for op in re.findall(rb"\[((?:" + string + rb"|[^\]])*)\]\s*TJ|(" + string + rb")\s*Tj",
-                         b"\n".join(streams), re.S):
+    for op in re.findall(
+        rb"\[((?:" + string + rb"|[^\]])*)\]\s*TJ|(" + string + rb")\s*Tj",
+        b"\n".join(streams),
+        re.S,
+    ):
         pieces = re.findall(string, op[0] or op[1], re.S)
         raw = b"".join(_unescape(p[1:-1]) for p in pieces)
         out.add(raw.decode("utf-16-be", errors="replace"))

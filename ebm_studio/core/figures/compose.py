@@ -201,4 +201,11 @@ def figure_rgb(fig, dpi: int | None = None) -> np.ndarray:
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
-__all__ = ["DEFAULT_PANELS", "compare_figure", "figure_rgb", "new_figure", "run_figure", "save_figure"]
+__all__ = [
+    "DEFAULT_PANELS",
+    "compare_figure",
+    "figure_rgb",
+    "new_figure",
+    "run_figure",
+    "save_figure",
+]
