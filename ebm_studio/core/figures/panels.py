@@ -113,7 +113,7 @@ def draw_points(
     return art
 
 
-def draw_true_contours(ax, true_log_p: np.ndarray, box: float, colour: str = "white", levels=4):
+def draw_true_contours(ax, true_log_p: np.ndarray, box: float, colour: str = "white", levels=3):
     """Contours of the exact data density (where the dataset has one): levels at fractions
     of its peak, so they read the same on any heatmap quantity."""
     d = np.exp(np.asarray(true_log_p, dtype=np.float64))
@@ -125,7 +125,13 @@ def draw_true_contours(ax, true_log_p: np.ndarray, box: float, colour: str = "wh
         return None
     fractions = np.geomspace(0.02, 0.6, levels) if isinstance(levels, int) else levels
     return ax.contour(
-        c, c, d, levels=sorted(top * np.asarray(fractions)), colors=colour, linewidths=0.5
+        c,
+        c,
+        d,
+        levels=sorted(top * np.asarray(fractions)),
+        colors=colour,
+        linewidths=0.35,
+        alpha=0.6,
     )
 
 
@@ -187,11 +193,29 @@ def draw_curves(
             drawn += 1
         ax.set_ylabel(f"{name} (nats)")
         if key == "kl" and log_kl:
-            ax.set_yscale("log")
+            log_axis(ax)
         if mark_events:
             mark_config_changes(ax, events, style)
     axes[-1].set_xlabel("training step")
     return drawn
+
+
+def log_axis(ax) -> None:
+    """A logarithmic y axis labelled in plain numbers (0.2, 0.3, 0.5, 1, ...): a KL falls over
+    several decades, and "6 x 10^-1" reads worse than 0.6 in a small panel; minor ticks at
+    2, 3 and 5 x 10^k are labelled so that a run within one decade still shows numbers."""
+    from matplotlib.ticker import FuncFormatter
+
+    def major(v, _pos) -> str:
+        return f"{v:g}"
+
+    def minor(v, _pos) -> str:
+        lead = int(round(v / 10 ** np.floor(np.log10(v)))) if v > 0 else 0
+        return f"{v:g}" if lead in (2, 3, 5) else ""
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(major))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def mark_config_changes(ax, events: Sequence[Event], style: str = "paper") -> list:
