@@ -33,7 +33,7 @@ def positive(name: str, value: int | None) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .engine import require_ray, run_sweep
+    from .engine import check_address, require_ray, run_sweep
     from .spec import build_spec, check_out_dir, parse_seeds
 
     positive("--max-parallel", args.max_parallel)
@@ -43,6 +43,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_out_dir(out, spec)  # before Ray starts: a refused folder starts nothing
     require_ray()
+    if args.address:
+        check_address(args.address)
     records = run_sweep(spec, out, address=args.address, max_parallel=args.max_parallel)
     counts: dict[str, int] = {}
     for r in records.values():

@@ -45,6 +45,7 @@ def write_trial(out: Path, trial: Trial, result: dict[str, Any], attempts: int) 
         "step": result.get("step", 0),
         "wall_s": result.get("wall_s", float("nan")),
         "attempts": attempts,
+        "node": result.get("node", ""),
     }
     atomic_write_text(d / RESULT, json.dumps(record, indent=1))
     return record

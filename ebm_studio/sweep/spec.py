@@ -112,7 +112,7 @@ def check_value(key: str, value: Any) -> None:
     try:
         Config().with_value(key, value)
     except ConfigError as e:
-        raise SweepError(str(e)) from None
+        raise SweepError(str(e).removeprefix("config: ")) from None
 
 
 def parse_grid(item: str) -> tuple[str, list[Any]]:
@@ -230,7 +230,8 @@ def check_out_dir(out: Path, spec: SweepSpec) -> bool:
     if found is None:
         if out.exists() and any(out.iterdir()):
             raise SweepError(
-                f"--out {out}: the folder is not empty and holds no sweep; give a new or empty folder"
+                f"--out {out}: the folder is not empty and holds no sweep; "
+                "give a new or empty folder"
             )
         return False
     mine = spec.manifest()

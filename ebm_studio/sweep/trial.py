@@ -61,5 +61,16 @@ def run_trial(config: dict[str, Any]) -> dict[str, Any]:
         "metrics": metrics,
         "step": step,
         "wall_s": time.perf_counter() - t0,
+        "node": _node_id(),
         "files": files,
     }
+
+
+def _node_id() -> str:
+    """The Ray node that ran the trial ('' outside Ray): which machine of a cluster it used."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    except ImportError:
+        return ""
