@@ -122,7 +122,7 @@ def test_trial_checkpoint_is_bitwise_ebm_studio_train(cluster_sweep, tmp_path):
 def local_ray():
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -56,7 +56,10 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
         check_address(address)
         ray.init(address=address, log_to_driver=False)
     else:
+        # address="local": always a new Ray of our own, never one that another program on this
+        # machine started (plain ray.init() would join it).
         ray.init(
+            address="local",
             num_cpus=num_cpus or os.cpu_count() or 1,
             include_dashboard=False,
             log_to_driver=False,
