@@ -69,3 +69,22 @@ def test_preset_default_steps_need_no_grid(tmp_path):
     spec = build_spec(load_preset("pcd").config, [], [0, 1, 2])
     assert [t.seed for t in spec.trials()] == [0, 1, 2]
     assert [t.overrides for t in spec.trials()] == [(), (), ()]
+
+
+@pytest.mark.parametrize(
+    ("param", "named"),
+    [
+        ("sampler.step_size=log:1e-2:1e-4", "log:1e-2:1e-4"),
+        ("sampler.step_size=log:0:1e-2", "log:0:1e-2"),
+        ("sampler.step_size=log:1e-4:50", "50"),
+        ("optim.lrr=log:1e-4:1e-2", "optim.lrr"),
+        ("sampler.step_size=lin:1e-4", "lin:1e-4"),
+    ],
+)
+def test_tune_bad_range_is_refused_before_ray(param, named, tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["tune", "pcd", "--param", param, "--trials", "2", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and named in err and len(err.splitlines()) == 1
+    assert not ray.is_initialized() and not out.exists()

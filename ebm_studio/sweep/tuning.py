@@ -225,24 +225,35 @@ def write_best(path: Path, preset, base: Config, params, metric, value, seeds) -
 
 
 class _Progress:
-    """A progress bar over finished trials (a Tune callback)."""
+    """A progress bar over finished trials (a Tune callback). Tune pickles its callbacks with
+    the experiment state, so the bar (which holds a stream) is made when the run sets up."""
 
     def __new__(cls, total: int, enabled: bool):
         from ray.tune import Callback
-        from tqdm import tqdm
 
         class Bar(Callback):
             def __init__(self) -> None:
+                self.bar = None
+
+            def __getstate__(self):
+                return {"bar": None}
+
+            def setup(self, **info):
+                from tqdm import tqdm
+
                 self.bar = tqdm(total=total, desc="trials", unit="trial", file=sys.stderr,
                                 disable=not enabled, dynamic_ncols=True)  # fmt: skip
 
             def on_trial_complete(self, iteration, trials, trial, **info):
-                self.bar.update(1)
+                if self.bar is not None:
+                    self.bar.update(1)
 
             def on_trial_error(self, iteration, trials, trial, **info):
-                self.bar.update(1)
+                if self.bar is not None:
+                    self.bar.update(1)
 
             def on_experiment_end(self, trials, **info):
-                self.bar.close()
+                if self.bar is not None:
+                    self.bar.close()
 
         return Bar()
