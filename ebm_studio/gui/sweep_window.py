@@ -110,7 +110,7 @@ class Thumb(QLabel):
         border = "#2060ff" if self.selected else self.colour
         self.setStyleSheet(f"QLabel {{ border: {width}px solid {border}; }}")
 
-    def metric(self, key: str) -> float | None:
+    def metric_value(self, key: str) -> float | None:
         if self.record is None or self.record.get("status") != "ok":
             return None
         v = self.record.get("metrics", {}).get(key)
@@ -138,6 +138,7 @@ class SweepWindow(QMainWindow):
         self.keys = [k for k, _ in self.manifest.get("grids", [])]
         self.thumbs: dict[str, Thumb] = {}
         self.selection: list[str] = []
+        self.seen: dict[str, str | None] = {}  # result.json text per trial, as last read
         for t in self.manifest["trials"]:
             th = Thumb(t)
             th.clicked.connect(self.toggle)
@@ -192,12 +193,18 @@ class SweepWindow(QMainWindow):
         for tid, th in self.thumbs.items():
             d = self.folder / "trials" / tid
             try:
-                record = json.loads((d / "result.json").read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                text = (d / "result.json").read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None
+            if text == self.seen.get(tid):
+                continue
+            self.seen[tid] = text
+            try:
+                record = None if text is None else json.loads(text)
+            except json.JSONDecodeError:
                 record = None
-            if record != th.record:
-                th.show_record(record, d / "landscape.png")
-                changed = True
+            th.show_record(record if isinstance(record, dict) else None, d / "landscape.png")
+            changed = True
         if changed or not self.grid.count():
             self.relayout()
         done = sum(th.record is not None for th in self.thumbs.values())
@@ -229,14 +236,18 @@ class SweepWindow(QMainWindow):
         while self.grid.count():
             item = self.grid.takeAt(0)
             w = item.widget()
-            if w is not None:
-                w.setParent(None) if not isinstance(w, Thumb) else w.hide()
+            if isinstance(w, Thumb):
+                w.hide()  # kept: re-added below
+            elif w is not None:
+                w.hide()
+                w.deleteLater()  # a header label; Qt deletes it once its events are done
         shown = self.visible()
         self._colour(shown)
         metric = self.metric_box.currentText()
         if self.order_box.currentIndex() == 1:
             ordered = sorted(
-                shown, key=lambda th: (th.metric(metric) is None, th.metric(metric) or 0)
+                shown,
+                key=lambda th: (th.metric_value(metric) is None, th.metric_value(metric) or 0),
             )
             cols = max(1, min(8, math.ceil(math.sqrt(len(ordered)))))
             for i, th in enumerate(ordered):
@@ -262,9 +273,9 @@ class SweepWindow(QMainWindow):
 
     def _colour(self, shown: list[Thumb]) -> None:
         metric = self.metric_box.currentText()
-        values = sorted(v for th in shown if (v := th.metric(metric)) is not None)
+        values = sorted(v for th in shown if (v := th.metric_value(metric)) is not None)
         for th in shown:
-            v = th.metric(metric)
+            v = th.metric_value(metric)
             if v is None or len(values) < 2:
                 th.set_colour("#888888")
             else:
