@@ -98,3 +98,25 @@ def test_not_a_sweep_folder_is_one_message(window, tmp_path):
     assert open_sweep(h.w, tmp_path) is None
     assert "not a sweep folder" in h.w.statusBar().currentMessage()
     assert isinstance(Config(), Config)
+
+
+def test_sweep_dialog_checks_input_before_launching(window, tmp_path):
+    from ebm_studio.gui.sweep_actions import SweepDialog
+
+    h = window()
+    dlg = SweepDialog(h.w)
+    dlg.out.setText(str(tmp_path / "sw"))
+    dlg.grids.setPlainText("sampler.step_size=log:1e-2:1e-4:3")
+    dlg.launch()
+    assert "log:1e-2:1e-4" in dlg.error.text()
+    assert h.w.sweep_process is None and not (tmp_path / "sw").exists()
+    dlg.grids.setPlainText("sampler.step_size=0.01,0.02\nobjective.alpha=0.1,0.2")
+    dlg.seeds.setText("0-1")
+    args = dlg.arguments()
+    assert args[:3] == ["-m", "ebm_studio.cli", "sweep"]
+    assert args[args.index("--out") + 1] == str(tmp_path / "sw")
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--grid"] == [
+        "sampler.step_size=0.01,0.02",
+        "objective.alpha=0.1,0.2",
+    ]
+    dlg.close()
