@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 POLL_MS = 1000
 THUMB = 150
+TITLE_H = 20
 METRICS = ("kl", "nll", "log_z_error")
 # Low (good) to high (bad): a metric's rank among the finished trials picks the frame colour.
 RAMP = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027")
@@ -58,6 +59,18 @@ def read_sweep(folder: Path) -> dict[str, Any]:
     return d
 
 
+def titled(pix: QPixmap, title: str) -> QPixmap:
+    """The landscape scaled to a thumbnail with ``title`` (its final KL) drawn above it."""
+    out = QPixmap(THUMB, THUMB + TITLE_H)
+    out.fill(QColor("#202020"))
+    p = QPainter(out)
+    p.drawPixmap(0, TITLE_H, pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
+    p.setPen(QColor("#f0f0f0"))
+    p.drawText(0, 0, THUMB, TITLE_H, Qt.AlignmentFlag.AlignCenter, title)
+    p.end()
+    return out
+
+
 class Thumb(QLabel):
     """One trial: landscape, title, frame colour; click selects, double-click opens."""
 
@@ -71,7 +84,7 @@ class Thumb(QLabel):
         self.record: dict[str, Any] | None = None
         self.selected = False
         self.colour = "#888888"
-        self.setFixedSize(THUMB + 8, THUMB + 40)
+        self.setFixedSize(THUMB + 12, THUMB + TITLE_H + 12)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setToolTip(
             " ".join(f"{k}={fmt(v)}" for k, v in trial["overrides"]) + f" seed {trial['seed']}"
@@ -92,7 +105,7 @@ class Thumb(QLabel):
             if pix.isNull():
                 self.setText(f"{label}\n{title}")
             else:
-                self.setPixmap(pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
+                self.setPixmap(titled(pix, title))
             self.setToolTip(f"{label} | {title}")
             self.title = title
         self._style()

@@ -26,8 +26,11 @@ def write_sweep_figures(out: Path, spec: SweepSpec, records: dict[str, dict | No
     thumbs = [t for t in ok if (trial_dir(out, t.id) / "landscape.png").exists()][:MAX_THUMBS]
     cols = min(8, max(1, len(thumbs)))
     thumb_rows = math.ceil(len(thumbs) / cols) if thumbs else 0
-    fig = Figure(figsize=(max(4.0 * n_keys, 1.6 * cols), 3.2 + 1.8 * thumb_rows))
-    gs = fig.add_gridspec(1 + thumb_rows, max(n_keys, cols), height_ratios=[1.8] + [1] * thumb_rows)
+    width = max(4.5 * n_keys, 1.5 * cols)
+    fig = Figure(figsize=(width, 3.4 + 1.9 * thumb_rows), layout="constrained")
+    gs = fig.add_gridspec(
+        1 + thumb_rows, max(n_keys, cols), height_ratios=[3.0] + [1.9] * thumb_rows
+    )
     span = max(n_keys, cols) // n_keys
     for i, (key, values) in enumerate(spec.grids or [("train.seed", tuple(spec.seeds))]):
         ax = fig.add_subplot(gs[0, i * span : (i + 1) * span])
@@ -40,7 +43,6 @@ def write_sweep_figures(out: Path, spec: SweepSpec, records: dict[str, dict | No
         ax.set_title(f"{label} s{t.seed}\nKL {kl:.3g}" if kl is not None else label, fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
     for suffix in (".pdf", ".png"):
         tmp = out / f".sweep.tmp{suffix}"
         fig.savefig(tmp, dpi=110)
