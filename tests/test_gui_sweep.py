@@ -120,3 +120,22 @@ def test_sweep_dialog_checks_input_before_launching(window, tmp_path):
         "objective.alpha=0.1,0.2",
     ]
     dlg.close()
+
+
+def test_sweep_dialog_remembers_its_values(window, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from ebm_studio.gui.sweep_actions import SweepDialog
+
+    h = window()
+    h.w.settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    dlg = SweepDialog(h.w)
+    dlg.grids.setPlainText("objective.alpha=0.1,0.3")
+    dlg.seeds.setText("0-4")
+    dlg.out.setText(str(tmp_path / "mine"))
+    dlg.remember()
+    dlg.close()
+    again = SweepDialog(h.w)
+    assert again.grids.toPlainText() == "objective.alpha=0.1,0.3"
+    assert again.seeds.text() == "0-4" and again.out.text() == str(tmp_path / "mine")
+    again.close()

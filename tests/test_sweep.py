@@ -183,6 +183,7 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker in /proc")
 def test_worker_killed_mid_trial_is_retried_not_lost(local_ray, tmp_path):
     from ebm_studio.sweep.engine import run_sweep
 

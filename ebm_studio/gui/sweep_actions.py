@@ -100,6 +100,7 @@ class SweepDialog(QDialog):
         self.steps.setRange(1, 10_000_000)
         self.steps.setValue(w.controller.config.train.steps)
         self.out = QLineEdit(str(Path.home() / "ebm-sweeps" / "sweep"))
+        self.restore()
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #d62728;")
@@ -146,8 +147,26 @@ class SweepDialog(QDialog):
         ):
             self.error.setText("a sweep is already running; wait for it to finish")
             return
+        self.remember()
         SweepRun(self.w, args, Path(args[args.index("--out") + 1]))
         self.accept()
+
+    def restore(self) -> None:
+        """The values of the last sweep launched from here (QSettings)."""
+        st = self.w.settings
+        if st is None:
+            return
+        for key, widget in (("grids", self.grids), ("seeds", self.seeds), ("out", self.out)):
+            value = st.value(f"sweep/{key}")
+            if isinstance(value, str) and value:
+                (widget.setPlainText if key == "grids" else widget.setText)(value)
+
+    def remember(self) -> None:
+        st = self.w.settings
+        if st is not None:
+            st.setValue("sweep/grids", self.grids.toPlainText())
+            st.setValue("sweep/seeds", self.seeds.text())
+            st.setValue("sweep/out", self.out.text())
 
 
 class SweepRun:
