@@ -11,6 +11,7 @@ arms: training never runs in the GUI thread.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -146,6 +147,9 @@ class CompareWindow(RunWindow):
         self._add_overrides_bar()
         self.status_labels([self.step_label, self.speed_label, self.state_label])
         self._set_titles(describe_differences(config, arm_b_config(config, overrides)))
+        bar = self.statusBar()
+        controller.message_posted.connect(lambda text: bar.showMessage(text, 10000))
+        controller.file_failed.connect(lambda text: bar.showMessage(text, 15000))
         controller.start()
 
     # ------------------------------------------------------------------ construction
@@ -196,6 +200,12 @@ class CompareWindow(RunWindow):
         if ok:
             self.overrides_applied.emit(self.controller.overrides_text(ARM_B))
         return ok
+
+    def open_checkpoints(self, path_a: str | Path, path_b: str | Path) -> None:
+        """Arm A continues the checkpoint at ``path_a`` and arm B the one at ``path_b`` (weights,
+        optimizer, chains, settings, history), in lock-step from there. They must share the
+        data and the seed; otherwise one sentence in the status bar and the pair goes on."""
+        self.controller.load_checkpoints((path_a, path_b))
 
     def _on_use_main_triggered(self) -> None:
         if self._arm_a_source is not None:
