@@ -205,6 +205,16 @@ def run(args: argparse.Namespace) -> dict:
         jobs += [(preset, cfg0, d) for d in datasets]
     total = sum(cfg.train.steps for _, cfg, _ in jobs)
     results: dict[str, dict[str, dict[str, float | None]]] = {}
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch_threads": torch.get_num_threads(),
+        "device": args.device,
+        "load_avg_1min_start": os.getloadavg()[0],
+        "eval_every": eval_every,
+        "quick": args.quick,
+    }
+    out = {"time_to_fit": results, "meta": meta}
     bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
     for preset, cfg0, dataset in jobs:
         bar.set_description(f"{preset.name} {dataset}")
@@ -216,24 +226,18 @@ def run(args: argparse.Namespace) -> dict:
             bar.set_description(f"{preset.name} {dataset} (studio)")
             timeout = max(60.0, 5 * float(r["seconds"]))
             r["studio_seconds"] = studio_seconds(cfg, int(r["steps"]), timeout)
+        r["load_avg_1min"] = os.getloadavg()[0]
         # JSON has no NaN: null marks "not reached" / "no bound" / "not measured".
         results.setdefault(preset.name, {})[dataset] = {
             k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()
         }
         if r["steps"] < 0:
             results[preset.name][dataset]["steps"] = None
+        if args.json:  # after every run: a long bench cut short keeps what it measured
+            Path(args.json).write_text(json.dumps(out, indent=2))
     bar.close()
-    meta = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "torch_threads": torch.get_num_threads(),
-        "device": args.device,
-        "load_avg_1min_end": os.getloadavg()[0],
-        "eval_every": eval_every,
-        "quick": args.quick,
-    }
+    meta["load_avg_1min_end"] = os.getloadavg()[0]
     print_table(results, meta)
-    out = {"time_to_fit": results, "meta": meta}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return out
