@@ -58,7 +58,7 @@ if [[ $DRY -eq 1 ]]; then
   TTF_ARGS=(--quick --no-studio --presets nce --datasets 8gaussians --eval-every 10
             --bound 100 --set train.steps=20 --set model.width=32 --set data.n_train=500
             --set data.n_test=200 --set train.grid_res=32)
-  LIMIT=(150 90 90)
+  LIMIT=(240 120 120)
   TESTS=(tests/test_gpu.py)
 else
   DEVICE=cuda

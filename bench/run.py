@@ -137,11 +137,12 @@ def bench_langevin(quick: bool, device: torch.device) -> dict:
     return out
 
 
-def bench_train(quick: bool, device: torch.device, steps: int | None = None) -> dict:
-    steps = steps or (10 if quick else 40)
+def bench_train(quick: bool, device: torch.device, base: Config | None = None) -> dict:
+    steps = 10 if quick else 40
     out = {}
     for name in ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl"):
-        cfg = Config().with_value("objective.name", name).with_value("train.device", device.type)
+        cfg = (base or Config()).with_value("objective.name", name)
+        cfg = cfg.with_value("train.device", device.type)
         cfg = cfg.with_value("train.eval_every", 10**6).with_value("objective.flow_pretrain", 0)
         try:
             t = Trainer(cfg)
@@ -175,6 +176,26 @@ def bench_gui(quick: bool) -> dict | None:
     return gui_bench.run(quick)
 
 
+# The gpu section on a CPU (gpu_check.sh --dry-run) checks the code path, not the speed: runs
+# this small take a fraction of a second even on a loaded 2-core machine.
+DRY_RUN_SIZES = (
+    ("model.width", 16),
+    ("model.depth", 2),
+    ("sampler.n_chains", 32),
+    ("buffer.size", 64),
+    ("train.batch_size", 32),
+    ("data.n_train", 500),
+    ("data.n_test", 200),
+    ("objective.proposal_samples", 64),
+)
+
+
+def shrink(cfg: Config) -> Config:
+    for key, value in DRY_RUN_SIZES:
+        cfg = cfg.with_value(key, value)
+    return cfg
+
+
 def bench_gpu(quick: bool, device: str = "cuda", n: int = 1_000_000) -> dict | None:
     """Langevin at ``n`` chains eager and compiled, the fraction of FP32 peak, the train step
     with 20 sampler steps, steps/s of every objective and of buffer-ml in a worker-like thread
@@ -189,6 +210,7 @@ def bench_gpu(quick: bool, device: str = "cuda", n: int = 1_000_000) -> dict | N
 
     model = build_model(ModelConfig()).to(dev)
     steps = 20
+    small = shrink(Config())
     x0 = torch.randn(n, 2, device=dev)
     gen = torch.Generator(device=dev).manual_seed(0)
     rates = {}
@@ -204,7 +226,8 @@ def bench_gpu(quick: bool, device: str = "cuda", n: int = 1_000_000) -> dict | N
         rates[name] = n * steps / median_time(run, 3)
     rate = max(rates.values())
     peak = matmul_peak(dev)
-    cfg = Config().with_value("train.device", device).with_value("train.eval_every", 10**6)
+    base = small if dev.type == "cpu" else Config()
+    cfg = base.with_value("train.device", device).with_value("train.eval_every", 10**6)
     t = Trainer(cfg)
     t.train(5)
 
@@ -219,8 +242,7 @@ def bench_gpu(quick: bool, device: str = "cuda", n: int = 1_000_000) -> dict | N
         "chain_steps_per_s_1M_compiled": rates.get("compiled"),
         "peak_fraction": rate * 2 * mlp_flops_per_eval(ModelConfig()) / peak,
         "train_step_ms": 1000 * median_time(train, 3) / 20,
-        # A few steps on a CPU (the dry run checks the code path, not the speed).
-        "train_steps_per_s": bench_train(True, dev, steps=2 if dev.type == "cpu" else None),
+        "train_steps_per_s": bench_train(quick, dev, small if dev.type == "cpu" else None),
         "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
     }
     # The studio's worker on buffer-ml: steps/s of its trainer in a thread with the worker's
@@ -234,6 +256,8 @@ def bench_gpu(quick: bool, device: str = "cuda", n: int = 1_000_000) -> dict | N
     except ImportError:
         return out
     ml = load_preset("buffer-ml").config.with_value("train.eval_every", 10**6)
+    if dev.type == "cpu":
+        ml = shrink(ml)
     seconds = 0.5 if dev.type == "cpu" else 2.0 if quick else 8.0
     rates = {
         d: gui_bench.headless_steps_per_s(
