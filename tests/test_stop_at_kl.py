@@ -83,3 +83,40 @@ def test_steps_per_s_leaves_out_the_evaluation(small_config, monkeypatch):
     monkeypatch.setattr(t, "evaluate", slow_evaluate)
     t.train(6)
     assert all(r["steps_per_s"] > 1.0 for r in t.history)
+
+
+def test_the_settings_tree_offers_stop_when_kl_reaches(qapp, small_config):
+    from ebm_studio.gui.controller import Controller
+    from ebm_studio.gui.controls import ControlsPanel
+
+    controller = Controller(small_config())
+    try:
+        panel = ControlsPanel(controller)
+        param = panel.param("train.stop_at_kl")
+        assert param.opts["title"].startswith("stop when KL reaches")
+        param.setValue(0.05)
+        assert controller.config.train.stop_at_kl == 0.05
+    finally:
+        controller.shutdown()
+
+
+def test_cli_train_stops_at_the_bound_and_writes_its_outputs(tmp_path, capsys):
+    import csv
+
+    from ebm_studio.cli import main
+
+    sets = [
+        "train.steps=50",
+        "train.eval_every=10",
+        f"train.stop_at_kl={REACHED}",
+        "model.width=16",
+        "data.n_train=500",
+        "data.n_test=200",
+        "train.grid_res=32",
+    ]
+    args = ["train", "nce", "--out", str(tmp_path)] + [a for s in sets for a in ("--set", s)]
+    assert main(args) == 0
+    with open(tmp_path / "metrics.csv") as f:
+        steps = [float(r["step"]) for r in csv.DictReader(f)]
+    assert max(steps) == 10
+    assert "stopped at step 10" in capsys.readouterr().err
