@@ -30,6 +30,7 @@ EXPERIMENTS = [
     "exp-nce-noise",
     "exp-snl-vs-nce",
     "exp-kl-sign",
+    "exp-sm-weights",
 ]
 DATASET = "8gaussians"
 ML_ARM = ("--set", "buffer.init=noise", "--set", "buffer.p_noise=0.05", "--set", "buffer.p_data=0")
@@ -73,16 +74,15 @@ def uniform_noise(trainer, n: int, seed: int) -> torch.Tensor:
     return (torch.rand(n, 2, generator=gen) * 2 - 1) * trainer.box
 
 
-def test_every_experiment_is_shipped_with_explanation_and_hint():
+def test_every_experiment_is_shipped_with_a_guide():
     names = {p.name for p in list_presets()}
     for name in EXPERIMENTS:
         assert name in names
         p = load_preset(name)
         assert p.description and "\n" not in p.description
-        assert p.explanation.count(". ") >= 1
+        assert p.guide is not None and p.guide.claim and p.guide.steps, name
         # it names its source as a published paper: authors and year
-        assert re.search(r"(&|et al\.) [^.]*\b(19|20)\d\d\b", p.explanation), name
-        assert p.hint
+        assert re.search(r"(&|et al\.) [^;]*\b(19|20)\d\d\b", p.guide.citation), name
         assert p.config.train.steps <= 1500  # small budgets: each arm well under a minute
 
 

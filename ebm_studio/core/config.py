@@ -52,6 +52,7 @@ DATASETS = (
     "spirals",
     "pinwheel",
     "swissroll",
+    "unequal3",
     "csv",
     "image",
     "drawn",
