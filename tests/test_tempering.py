@@ -31,26 +31,39 @@ def _modes(x: torch.Tensor) -> torch.Tensor:
     return ((x[:, None] - torch.tensor(MEANS)[None]) ** 2).sum(-1).argmin(1)
 
 
-def _visited(kind_cfg: dict, steps: int, n: int = 200) -> tuple[set[int], torch.Tensor, object]:
-    """Modes the T_0 chains visited, every 20 steps, starting all in one mode."""
+def _sq_dist(x: torch.Tensor) -> torch.Tensor:
+    """Squared distance of each chain to its nearest mode centre."""
+    return ((x[:, None] - torch.tensor(MEANS)[None]) ** 2).sum(-1).min(1).values
+
+
+def _visited(kind_cfg: dict, steps: int, n: int = 200):
+    """Modes the T_0 chains visited (every 20 steps, all starting in one mode), the final
+    chains, the last statistics and the mean squared distance to the nearest centre over the
+    last 5 snapshots."""
     s = Sampler(SamplerConfig(**kind_cfg), box=6.0)
     g = torch.Generator().manual_seed(1)
-    x, seen, stats = _one_mode_start(n), set(), None
+    x, seen, stats, spread = _one_mode_start(n), set(), None, []
     for _ in range(steps // 20):
         x, stats = s.run(_mixture(), x, 20, g)
         seen |= set(_modes(x).tolist())
-    return seen, x, stats
+        spread.append(float(_sq_dist(x).mean()))
+    return seen, x, stats, sum(spread[-5:]) / 5
 
 
 def test_pt_visits_every_mode_where_mala_stays_in_one():
-    pt_seen, x, stats = _visited(PT, 200)
-    mala_seen, _, _ = _visited({"kind": "mala", "step_size": 0.05}, 200)
+    pt_seen, x, stats, spread = _visited(PT, 200)
+    mala_seen, _, _, _ = _visited({"kind": "mala", "step_size": 0.05}, 200)
     assert pt_seen == {0, 1, 2, 3}
     assert len(mala_seen) <= 2, f"MALA crossed a 28-nat barrier: {mala_seen}"
     # Started in one mode, PT's cold chains still match exact samples after 200 steps.
     exact = _mixture().sample(len(x), torch.Generator().manual_seed(2))
     _, p = mmd_permutation_test(x, exact, torch.Generator().manual_seed(3), n_perm=200)
     assert p > 0.01, f"PT samples differ from exact mixture samples (p={p:.3f})"
+    # The MMD's median bandwidth sees where the modes are, not how wide: the within-mode spread
+    # E|x - m|^2 = 2 std^2 = 0.32 does. 200 chains x 5 snapshots: standard error about 0.015
+    # (sd 0.32 / sqrt(200), snapshots correlated); 0.08 is 5 of them. A cold rung that takes
+    # hot states (a wrong swap rule) measured 1.2.
+    assert abs(spread - 0.32) < 0.08, f"cold chains' spread {spread:.3f}, exact 0.32"
     # One swap rate per adjacent pair, each a probability; a geometric ladder of ratio 2.27
     # on a 2D target swaps often (measured 0.6-0.7), so none is near 0.
     assert stats.swap_rates is not None and len(stats.swap_rates) == PT["pt_replicas"] - 1
@@ -64,9 +77,14 @@ def test_hmc_matches_exact_samples():
     # Symmetric starts (as test_samplers' MALA test): HMC mixes within basins, each basin
     # gets its exact share by symmetry.
     x0 = (torch.rand(500, 2, generator=g) * 2 - 1) * 4.0
-    s = Sampler(SamplerConfig(kind="hmc", step_size=0.15, hmc_leapfrog=8), box=6.0)
+    # eps = 0.45 is 0.9 std: leapfrog is stable but not accurate, so the Metropolis correction
+    # matters (uncorrected, the within-mode spread measured 0.64 against the exact 0.5).
+    s = Sampler(SamplerConfig(kind="hmc", step_size=0.45, hmc_leapfrog=6), box=6.0)
     x, stats = s.run(energy, x0, 60, g)
-    assert 0.5 < stats.acceptance <= 1.0
+    assert 0.5 < stats.acceptance < 1.0
+    spread = float(((x[:, None] - energy.means[None]) ** 2).sum(-1).min(1).values.mean())
+    # E|x - m|^2 = 2 std^2 = 0.5; 500 chains: standard error 0.5 / sqrt(500) = 0.022.
+    assert abs(spread - 0.5) < 0.09, f"HMC within-mode spread {spread:.3f}, exact 0.5"
     exact = energy.sample(500, torch.Generator().manual_seed(2))
     _, p = mmd_permutation_test(x, exact, torch.Generator().manual_seed(3), n_perm=200)
     assert p > 0.01, f"HMC samples differ from exact samples (p={p:.3f})"

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -79,6 +80,7 @@ class GuidePanel(QWidget):
         lay.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
@@ -115,7 +117,10 @@ class GuidePanel(QWidget):
         for i, step in enumerate(guide.steps):
             b = QPushButton(f"{i + 1}. {step.label}")
             b.setObjectName(f"guide_step_{i}")
-            b.setToolTip(_describe(step))
+            b.setToolTip(f"{step.label}: {_describe(step)}")
+            # Long labels shrink with the dock instead of widening it (full text in the tip).
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            b.setStyleSheet("text-align: left; padding: 4px;")
             b.clicked.connect(lambda _=False, s=step: self.apply(s))
             self.steps_box.addWidget(b)
             self.buttons.append(b)
@@ -215,6 +220,7 @@ def install_guide(w: MainWindow) -> QDockWidget:
     dock = QDockWidget("Guide", w)
     dock.setObjectName("guide_dock")
     dock.setWidget(panel)
+    dock.setMinimumWidth(340)
     w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
     dock.hide()
     w.guide = panel
