@@ -304,8 +304,9 @@ def test_7_score_matching_is_blind_to_the_mixing_weights():
     """Three modes 14 std apart holding 60/30/10 %: exact score matching fits each mode's shape
     but not its mass, NCE learns both (Wenliang & Kanagawa 2020; Song & Ermon 2019, §3.2).
     Learned mode masses on the exact grid (Voronoi cells of the mode centres), total variation
-    against the true weights. Measured at 1500 steps, seeds 0-2: SM TV_SM_MEASURED, NCE
-    TV_NCE_MEASURED; the margin 0.15 sits several spreads from both."""
+    against the true weights. Measured at 1500 steps, seeds 0-2: SM 0.375, 0.584, 0.229 (its
+    masses land anywhere), NCE 0.015, 0.016, 0.013; the margin 0.1 is 6x NCE's worst and
+    0.13 below SM's best."""
     from ebm_studio.core.modes import model_mode_masses
 
     tv = {}
@@ -315,5 +316,5 @@ def test_7_score_matching_is_blind_to_the_mixing_weights():
         true = tr.dataset.weights.numpy()
         tv[name] = 0.5 * float(abs(learned - true).sum())
         print(f"#7 {name}: learned masses {learned.round(3)}, true {true}, TV {tv[name]:.3f}")
-    assert tv["sm"] > 0.15, f"score matching found the weights (TV {tv['sm']:.3f})"
-    assert tv["nce"] < 0.15, f"NCE missed the weights (TV {tv['nce']:.3f})"
+    assert tv["sm"] > 0.1, f"score matching found the weights (TV {tv['sm']:.3f})"
+    assert tv["nce"] < 0.1, f"NCE missed the weights (TV {tv['nce']:.3f})"
