@@ -16,6 +16,7 @@ from ..core.group import RunConfigs
 from .actions import make_action
 from .app import APP_NAME
 from .compare import CompareWindow
+from .compose_dialog import install_compose
 from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
@@ -104,6 +105,7 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         )
         build_menus(self)
         install_guide(self)  # after the menus: it adds to View and Help
+        install_compose(self)  # File > Compose...
 
         c.pending_changed.connect(self._on_pending_changed)
         c.message_posted.connect(self._on_message_posted)
