@@ -157,6 +157,7 @@ class GuidePanel(QWidget):
             self.sample_options_applied.emit(tuple(s.items()))
             c.set_sample_options(dataclasses.replace(c.sample_options, **s))
             c.set_sample_mode(True)  # (re)starts the chains with these options
+            c.play()  # the chains move while the studio plays
         elif step.action == "stop_sampling":
             c.set_sample_mode(False)
         self.active = step
@@ -186,7 +187,11 @@ class GuidePanel(QWidget):
             return ""
         if g.measure == "chain_modes" and snap.chains is not None and len(snap.chains):
             shares = chain_mode_shares(torch.from_numpy(snap.chains), self._centres)
-            where = "sample-mode chains" if snap.sample is not None else "training chains"
+            where = (
+                f"sample-mode chains after {snap.sample.steps} sampler steps"
+                if snap.sample is not None
+                else "training chains"
+            )
             return f"{describe_chain_modes(shares)} ({where})"
         if g.measure == "mode_weights" and snap.energy is not None and self._weights is not None:
             learned = mode_masses(-torch.from_numpy(snap.energy), snap.box, self._centres)
