@@ -323,7 +323,7 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("checkpoint")
     sa.add_argument("--chains", type=int, default=2000)
     sa.add_argument("--steps", type=int, default=200)
-    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh"))
+    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh", "pt", "hmc"))
     sa.add_argument("--temperature", type=float)
     sa.add_argument("--step-size", type=float)
     sa.add_argument("--start", choices=("noise", "data"), default="noise")
