@@ -81,6 +81,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(1)
             if "kl" in row or "nll" in row:
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("kl", "nll") if k in row})
+            if trainer.stop_requested:
+                print(
+                    f"stopped at step {trainer.step_count}: KL {row['kl']:.4f} <= "
+                    f"train.stop_at_kl = {trainer.config.train.stop_at_kl:g}",
+                    file=sys.stderr,
+                )
+                break
     except Diverged as d:
         bar.close()
         save_checkpoint(trainer, out / "checkpoint.safetensors")
@@ -256,6 +263,32 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    """Compose two energies (checkpoints or data:NAME), print log Z and KL, write a checkpoint."""
+    from tqdm import tqdm
+
+    from .core.compose import ComposeError, compose_to_checkpoint
+
+    if not args.out.endswith(".safetensors"):
+        raise UserError(f"{args.out}: the composed checkpoint must be a .safetensors file")
+    bar = tqdm(total=args.steps, desc="distilling", unit="step", file=sys.stderr)
+    try:
+        r = compose_to_checkpoint(
+            args.a, args.b, args.op, args.out, steps=args.steps, progress=lambda i: bar.update(1)
+        )
+    except ComposeError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise cannot_write(args.out, e) from None
+    finally:
+        bar.close()
+    kl = "n/a (no exact truth)" if r["kl_to_truth"] is None else f"{r['kl_to_truth']:.4f}"
+    print(f"{args.op} of {args.a} and {args.b}: log Z {r['log_z']:.4f} (grid), KL to truth {kl}")
+    print(f"distilled into the MLP: KL(composed || checkpoint) {r['distil_kl']:.4f} nats")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .core.presets import list_presets
 
@@ -336,7 +369,7 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("checkpoint")
     sa.add_argument("--chains", type=int, default=2000)
     sa.add_argument("--steps", type=int, default=200)
-    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh"))
+    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh", "pt", "hmc"))
     sa.add_argument("--temperature", type=float)
     sa.add_argument("--step-size", type=float)
     sa.add_argument("--start", choices=("noise", "data"), default="noise")
@@ -345,6 +378,16 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--out", required=True, help="chains.gif or chains.mp4")
     sa.set_defaults(func=cmd_sample)
+
+    co = sub.add_parser(
+        "compose", help="product, mixture or difference of two energies, as a checkpoint"
+    )
+    co.add_argument("a", help="checkpoint path or data:NAME (a dataset's exact energy)")
+    co.add_argument("b", help="checkpoint path or data:NAME")
+    co.add_argument("--op", choices=("product", "mixture", "difference"), default="product")
+    co.add_argument("--steps", type=int, default=2000, help="distillation steps")
+    co.add_argument("--out", required=True, help="composed.safetensors")
+    co.set_defaults(func=cmd_compose)
 
     ps = sub.add_parser("presets", help="list shipped presets")
     ps.set_defaults(func=cmd_presets)
