@@ -19,6 +19,7 @@ from .config import SECTIONS, Config, changed_keys, field_meta
 from .datasets import Dataset, make_dataset
 from .flows import load_optimizer_tensors, optimizer_tensors
 from .frames import ConfigChange, Event, Rollback, Snapshot, event_to_json, events_from_json
+from .history import History
 from .metrics import energy_grid, kl_to_model, log_z_from_grid, median_bandwidth, mmd2, nll
 from .models import build_model
 from .objectives import Context, Objective, build_objective
@@ -111,7 +112,7 @@ class Trainer:
         self.objectives: dict[str, Objective] = {}
         self.extra_opts: dict[str, torch.optim.Optimizer] = {}
         self.step_count = 0
-        self.history: list[dict[str, float]] = []
+        self.history = History()
         self.events: list[Event] = []
         self._unsent_rows = 0
         self._unsent_events = 0
@@ -228,11 +229,12 @@ class Trainer:
         row = {"step": float(self.step_count), **parts, "grad_norm": float(gnorm), "lr": lr}
         row["steps_per_s"] = 1.0 / max(now - self._last_time, 1e-9)
         self._last_time = now
-        if self.step_count % cfg.train.eval_every == 0:
-            row.update(self.evaluate())
+        evals = self.evaluate() if self.step_count % cfg.train.eval_every == 0 else None
         if self.step_count % cfg.train.guard_every == 0:
             self._keep_good()
-        self.history.append(row)
+        self.history.append(row, evals)
+        if evals:
+            row.update(evals)
         self._record_trails(obj)
         return row
 
@@ -249,7 +251,7 @@ class Trainer:
         good_step, state = self._good
         self._restore(state)
         self.step_count = good_step
-        self.history = [r for r in self.history if r.get("step", 0) <= good_step]
+        self.history.truncate_after(good_step)
         self._unsent_rows = min(self._unsent_rows, len(self.history))
         return good_step
 
@@ -317,7 +319,7 @@ class Trainer:
         ch = obj.chains()
         buf = obj.buffer()
         age = getattr(obj, "buffer_age", lambda: None)()
-        rows = tuple(self.history[self._unsent_rows :])
+        rows = tuple(self.history[i] for i in range(self._unsent_rows, len(self.history)))
         events = tuple(self.events[self._unsent_events :])
         self._unsent_rows, self._unsent_events = len(self.history), len(self.events)
         trails = (
@@ -358,18 +360,12 @@ class Trainer:
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._tensor_state().items()}
         tensors["data.train"] = self.train_x.cpu().contiguous()
         tensors["data.test"] = self.test_x.cpu().contiguous()
-        cols = sorted({k for r in self.history for k in r})
-        if self.history:
-            hist = np.full((len(self.history), len(cols)), np.nan)
-            for i, r in enumerate(self.history):
-                for j, c in enumerate(cols):
-                    hist[i, j] = r.get(c, np.nan)
-            tensors["history"] = torch.from_numpy(hist)
+        for k, v in self.history.to_arrays().items():
+            tensors[f"history.{k}"] = torch.from_numpy(v)
         meta = {
             "config": self.config.to_dict(),
             "step": self.step_count,
             "objectives": list(self.objectives),
-            "history_columns": cols,
             "events": [event_to_json(e) for e in self.events],
         }
         return tensors, meta
@@ -393,11 +389,7 @@ class Trainer:
             self.ctx.pretrain = True
         self._restore(tensors)
         self.step_count = int(meta["step"])
-        cols = meta.get("history_columns", [])
-        self.history = []
-        if "history" in tensors:
-            for row in tensors["history"].numpy():
-                self.history.append({c: float(v) for c, v in zip(cols, row) if not np.isnan(v)})
+        self.history = history_from_tensors(tensors, meta)
         self.events = events_from_json(meta.get("events", []))
         self._unsent_rows, self._unsent_events = 0, 0
         self._keep_good()
@@ -412,6 +404,21 @@ class Trainer:
             if name in self.extra_opts:
                 load_optimizer_tensors(self.extra_opts[name], f"extra_optim.{name}", t, self.device)
         self.gen.set_state(t["gen"].cpu())
+
+
+def history_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> History:
+    """The history a checkpoint holds: ``history.dense.*``/``history.eval.*`` columns, or the
+    one (rows, columns) ``history`` matrix of checkpoints written before the columns."""
+    if "history" in tensors:  # the older layout: NaN where a metric was not computed
+        cols = meta.get("history_columns", [])
+        rows = tensors["history"].numpy()
+        return History.from_rows(
+            {c: float(v) for c, v in zip(cols, row) if not np.isnan(v)} for row in rows
+        )
+    pre = "history."
+    return History.from_arrays(
+        {k[len(pre) :]: v.numpy() for k, v in tensors.items() if k.startswith(pre)}
+    )
 
 
 __all__ = ["Trainer", "Diverged", "resolve_device", "SECTIONS"]
