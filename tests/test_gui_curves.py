@@ -9,7 +9,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, Series, follow, nice_range
+from ebm_studio.gui.curve_data import CurveData
+from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, follow, nice_range
 from ebm_studio.gui.export import qimage_to_rgb
 
 
@@ -40,18 +41,16 @@ def test_follow_keeps_a_range_until_the_data_leave_or_shrink_inside_it():
     assert shrunk != r and shrunk[0] <= 5.0 and shrunk[1] >= 5.0 + small
 
 
-def test_series_bounds_follow_appends_and_rollbacks():
-    s = Series()
-    assert s.bounds() is None
+def test_curve_bounds_follow_appends_and_rollbacks():
+    data = CurveData()
+    assert "y" not in data.plotted()
     for step, y in enumerate([3.0, -1.0, 7.0, 2.0], start=1):
-        s.append(step, y)
-    assert s.bounds() == (1.0, 4.0, -1.0, 7.0)
-    s.truncate_from(3)  # steps 3 and 4 undone: 7 was among them
-    assert s.bounds() == (1.0, 2.0, -1.0, 3.0)
-    s.truncate_from(1)
-    assert s.bounds() is None
-    s.append(5, 4.0)
-    assert s.bounds() == (5.0, 5.0, 4.0, 4.0)
+        data.add_row({"step": step, "y": y})
+    assert data.view("y").bounds() == (1.0, 4.0, -1.0, 7.0)
+    data.add_row({"step": 3, "y": 0.5})  # steps 3 and 4 undone (7 was among them), 3 again
+    assert data.view("y").bounds() == (1.0, 3.0, -1.0, 3.0)
+    data.add_row({"step": 1, "y": 4.0})
+    assert data.view("y").bounds() == (1.0, 1.0, 4.0, 4.0)
 
 
 def double_click(widget, pos: QPoint) -> None:
