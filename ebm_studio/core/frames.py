@@ -207,6 +207,9 @@ class Snapshot:
     static: StaticLayers | None = None  # in the first frame of a run only
     health: HealthSample | None = None
     sample: SampleInfo | None = None  # in sample mode only
+    # (n_trails, length) bool: trail point j was reached by an augmentation move (jump,
+    # rotation, reflection) or a chain restart, so the segment from j - 1 is not a path.
+    trail_jumps: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

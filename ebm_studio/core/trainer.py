@@ -119,6 +119,7 @@ class Trainer:
         self._bandwidth = median_bandwidth(self.test_x.cpu())
         self._trail_len = 50
         self._trails: list[torch.Tensor] = []
+        self._trail_jumps: list[torch.Tensor | None] = []  # parallel to _trails
         self._last_time = time.perf_counter()
         self._good: tuple[int, dict[str, torch.Tensor]] | None = None
         self._objective()  # create the initial objective now (deterministic draw order)
@@ -269,8 +270,11 @@ class Trainer:
         if ch is None:
             return
         self._trails.append(ch[:8].detach().clone())
+        jumps = obj.chain_jumps()
+        self._trail_jumps.append(None if jumps is None else jumps[:8].detach().clone())
         if len(self._trails) > self._trail_len:
             self._trails.pop(0)
+            self._trail_jumps.pop(0)
 
     def train(self, steps: int, callback=None) -> None:
         for _ in range(steps):
@@ -334,12 +338,20 @@ class Trainer:
             log_z=None if e is None else log_z_from_grid(e, self.box),
             chains=None if ch is None else ch[:max_chains].cpu().numpy().copy(),
             trails=trails,
+            trail_jumps=self._stacked_jumps() if trails is not None else None,
             buffer=None if buf is None else buf[:max_chains].cpu().numpy().copy(),
             buffer_age=None if age is None else age[:max_chains].cpu().numpy().copy(),
             rows=rows,
             events=events,
             device=str(self.device),
         )
+
+    def _stacked_jumps(self) -> np.ndarray | None:
+        """(n_trails, length) bool: point j of a trail was reached by a jump or a restart."""
+        jumps = self._trail_jumps
+        if not jumps or any(j is None or j.shape != jumps[0].shape for j in jumps):
+            return None
+        return torch.stack(jumps, 1).cpu().numpy()
 
     # ------------------------------------------------------------------------------ state
     def _tensor_state(self) -> dict[str, torch.Tensor]:
