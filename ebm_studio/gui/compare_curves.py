@@ -12,7 +12,15 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..core.frames import Frame
 from .curve_data import CurveData, CurveView
-from .curves import CURVE_WIDTH, MIN_WIDTH, FollowRanges, TimedRedraw, merge_bounds
+from .curves import (
+    CURVE_WIDTH,
+    MAX_DOTS,
+    MIN_WIDTH,
+    FollowRanges,
+    TimedRedraw,
+    merge_bounds,
+    set_dots,
+)
 from .plotting import BACKGROUND, curve_item, small_plot
 
 ARM_COLOURS = ("#4fc3f7", "#ffb74d")  # A light blue, B orange: distinct on the dark plots
@@ -108,7 +116,10 @@ class CompareCurves(TimedRedraw, QWidget):
         x_view = self.x_view()
         for (arm, key), s in series.items():
             width = max(int(self.plots[key].getViewBox().width()), MIN_WIDTH)
-            self.curves[(arm, key)].setData(*s.display(width, x_view))
+            xs, ys = s.display(width, x_view)
+            if key in SPARSE:  # dots only where they can be told apart
+                set_dots(self.curves[(arm, key)], len(xs) <= MAX_DOTS)
+            self.curves[(arm, key)].setData(xs, ys)
             self._notes[key].setVisible(False)
         self.ranges.update(
             [merge_bounds([s for (_, k), s in series.items() if k == key]) for key in self.plots]

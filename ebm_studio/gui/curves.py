@@ -63,6 +63,7 @@ PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
 IGNORED = {"step", "lr", "reinit_noise", "reinit_data", "sampler_energy"}
 EXTRA_COLOURS = ["#a1887f", "#7986cb", "#4db6ac", "#dce775", "#f48fb1"]
 MIN_WIDTH = 100  # pixels assumed for a plot not laid out yet
+MAX_DOTS = 200  # evaluation points get a dot while at most this many are drawn
 
 
 def nice_range(lo: float, hi: float, pad: float = RANGE_PAD) -> tuple[float, float]:
@@ -153,6 +154,13 @@ def merge_bounds(series: list[CurveView]) -> tuple[float, float, float, float] |
         min(b[2] for b in have),
         max(b[3] for b in have),
     )
+
+
+def set_dots(curve: pg.PlotDataItem, on: bool) -> None:
+    """Dots on a curve's points or none (set only on a change: a new symbol restyles)."""
+    symbol = "o" if on else None
+    if curve.opts["symbol"] != symbol:
+        curve.setSymbol(symbol)
 
 
 class TimedRedraw:
@@ -340,7 +348,10 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
                 self._notes[i].setVisible(False)
             plot = self._key_plot[key]
             width = max(int(plot.getViewBox().width()), MIN_WIDTH)
-            curve.setData(*s.display(width, x_view))
+            xs, ys = s.display(width, x_view)
+            if key in self.data.history.eval_keys:  # dots only where they can be told apart
+                set_dots(curve, len(xs) <= MAX_DOTS)
+            curve.setData(xs, ys)
         self.ranges.update(
             [
                 merge_bounds([s for k, s in series.items() if self._key_plot[k] is plot])
