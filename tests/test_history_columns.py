@@ -127,3 +127,16 @@ def test_a_rollback_invalidates_the_summaries_of_the_rows_it_rewrote():
     pyramid.update(y)
     _, ys, _ = pyramid.reduce(np.arange(len(y), dtype=float), y, 0, len(y), 2)
     assert ys.max() == 5.0
+
+
+def test_the_trainers_events_are_bounded_and_none_is_lost_to_the_frames(small_config, monkeypatch):
+    import ebm_studio.core.trainer as trainer_module
+    from ebm_studio.core.frames import Note
+
+    monkeypatch.setattr(trainer_module, "MAX_EVENTS", 5)
+    t = Trainer(small_config())
+    t.events.extend(Note(i, "edit") for i in range(12))
+    assert len(t.snapshot(grid=False).events) == 12  # every unsent event leaves with a frame
+    assert [e.step for e in t.events] == [7, 8, 9, 10, 11]  # the newest kept
+    t.events.append(Note(12, "edit"))
+    assert [e.step for e in t.snapshot(grid=False).events] == [12]

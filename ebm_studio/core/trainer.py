@@ -25,6 +25,12 @@ from .models import build_model
 from .objectives import Context, Objective, build_objective
 
 
+# Events kept (config-change and rollback markers, also saved in checkpoints): a slider drag
+# logs one per value it passes, so a long session could log them without end; the curves show
+# the last ``MAX_MARKERS`` anyway. About 100 bytes each in a checkpoint's JSON: 1 MB at most.
+MAX_EVENTS = 10_000
+
+
 class Diverged(RuntimeError):
     """Training diverged; the trainer has rolled back to its last good state."""
 
@@ -325,6 +331,7 @@ class Trainer:
         age = getattr(obj, "buffer_age", lambda: None)()
         rows = tuple(self.history[i] for i in range(self._unsent_rows, len(self.history)))
         events = tuple(self.events[self._unsent_events :])
+        del self.events[:-MAX_EVENTS]
         self._unsent_rows, self._unsent_events = len(self.history), len(self.events)
         trails = (
             torch.stack(self._trails, 1).cpu().numpy()
