@@ -24,7 +24,6 @@ from .metrics import energy_grid, kl_to_model, log_z_from_grid, median_bandwidth
 from .models import build_model
 from .objectives import Context, Objective, build_objective
 
-
 # Events kept (config-change and rollback markers, also saved in checkpoints): a slider drag
 # logs one per value it passes, so a long session could log them without end; the curves show
 # the last ``MAX_MARKERS`` anyway. About 100 bytes each in a checkpoint's JSON: 1 MB at most.
