@@ -140,3 +140,25 @@ def test_the_trainers_events_are_bounded_and_none_is_lost_to_the_frames(small_co
     assert [e.step for e in t.events] == [7, 8, 9, 10, 11]  # the newest kept
     t.events.append(Note(12, "edit"))
     assert [e.step for e in t.snapshot(grid=False).events] == [12]
+
+
+def test_a_long_unsent_history_reaches_the_curves_as_columns(small_config, qtbot, monkeypatch):
+    """An opened overnight checkpoint resends its whole history: a million rows as dicts would
+    cost about a gigabyte for one frame, so past ``MAX_SNAPSHOT_ROWS`` the columns go."""
+    import ebm_studio.core.trainer as trainer_module
+    from ebm_studio.gui.curves import CurvesPanel
+
+    monkeypatch.setattr(trainer_module, "MAX_SNAPSHOT_ROWS", 10)
+    t = Trainer(small_config())
+    t.train(3)
+    first = t.snapshot(grid=False)
+    assert len(first.rows) == 3 and first.history is None
+    t.history = synthetic_history(50)
+    snap = t.snapshot(grid=False)
+    assert snap.rows == () and snap.history is not t.history  # a copy: the worker goes on
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.add_snapshot(first)
+    panel.add_snapshot(snap)
+    assert_same_history(panel.data.history, t.history)
+    assert len(panel.series["kl"].data()[0]) == 50 // 7

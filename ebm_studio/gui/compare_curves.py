@@ -107,9 +107,8 @@ class CompareCurves(TimedRedraw, QWidget):
     def add_frame(self, frame: Frame) -> None:
         """Store every arm's rows; the plots redraw on their own timer."""
         for arm, snap in zip(self.arms, frame.arms):
-            for row in snap.rows:
-                if self.data[arm].add_row(row):
-                    self._dirty = True
+            if self.data[arm].add_snapshot(snap):
+                self._dirty = True
 
     def redraw(self) -> None:
         series = self.series

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.frames import Snapshot
 from ..core.history import Columns, History
 from ..core.reduce import MinMaxPyramid
 
@@ -85,6 +86,17 @@ class CurveData:
                 p.invalidate(self.table(key).n)
         self.history.append(row)
         return True
+
+    def add_snapshot(self, snap: Snapshot) -> bool:
+        """Store a frame's rows, or its whole history when it carries one; True if any."""
+        if snap.history is not None:
+            self.history = snap.history
+            self._pyramids.clear()
+            return True
+        added = False
+        for row in snap.rows:
+            added = self.add_row(row) or added
+        return added
 
     def plotted(self) -> list[str]:
         """The plotted metrics logged so far."""

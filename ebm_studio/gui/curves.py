@@ -300,8 +300,8 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
     def add_snapshot(self, snap: Snapshot) -> None:
         """Store the frame's rows and markers; the curves redraw on their own timer, so a
         landscape frame never waits for eight plots to repaint."""
-        for row in snap.rows:
-            self.add_row(row)
+        if self.data.add_snapshot(snap):
+            self._dirty = True
         for event in snap.events:
             self.add_event(event)
 
