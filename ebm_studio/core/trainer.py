@@ -335,7 +335,7 @@ class Trainer:
         if len(self.history) - self._unsent_rows > MAX_SNAPSHOT_ROWS:
             rows, history = (), History.from_arrays(self.history.to_arrays())
         else:
-            rows = tuple(self.history[i] for i in range(self._unsent_rows, len(self.history)))
+            rows = tuple([self.history[i] for i in range(self._unsent_rows, len(self.history))])
         events = tuple(self.events[self._unsent_events :])
         del self.events[:-MAX_EVENTS]
         self._unsent_rows, self._unsent_events = len(self.history), len(self.events)
