@@ -182,3 +182,25 @@ def test_markers_merge_edits_of_one_setting_by_key(qtbot):
     ]
     first = panel.markers[0]
     assert first.lines[0].value() == 10 and first.lines[0].label.format == first.event.label
+
+
+def test_curves_draw_a_width_bound_reduction_and_a_zoom_shows_every_row(qtbot):
+    from ebm_studio.core.frames import Snapshot
+    from ebm_studio.core.history import History
+
+    panel = _panel(qtbot)
+    n = 200_000
+    steps = np.arange(1, n + 1, dtype=float)
+    loss = np.sin(steps / 500) + np.random.default_rng(0).normal(0, 0.1, n)
+    history = History.from_arrays({"dense.step": steps, "dense.loss": loss})
+    panel.add_snapshot(Snapshot(n, 4.5, None, None, None, None, None, None, history=history))
+    panel.redraw()
+    curve = panel.curves["loss"]
+    width = panel.plots[0].getViewBox().width()
+    assert len(curve.xData) <= 4 * width + 4  # two points per bin, at most two bins a pixel
+    assert curve.yData.max() == loss.max() and curve.yData.min() == loss.min()
+    panel.ranges.user_x = True  # as a mouse zoom does
+    panel.plots[0].setXRange(1000, 1100, padding=0)
+    panel.redraw()
+    shown = dict(zip(curve.xData, curve.yData))
+    assert all(shown[s] == loss[int(s) - 1] for s in range(1000, 1101))
