@@ -1,4 +1,5 @@
-"""Command-line entry points: gui, train, compare, eval, plot, sample, presets (README.md).
+"""Command-line entry points: gui, train, compare, eval, plot, sample, presets, and sweep and
+tune (ebm_studio/sweep/cli.py; README.md).
 
 User errors (bad preset, CSV, checkpoint, --set value) print one sentence and exit with code 2;
 a diverged run exits with code 3 and leaves the last good checkpoint.
@@ -309,6 +310,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser("presets", help="list shipped presets")
     ps.set_defaults(func=cmd_presets)
+
+    from .sweep.cli import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub)
     return p
 
 

@@ -34,6 +34,9 @@ def build_menus(w: MainWindow) -> None:
     for dock in (w.settings_dock, w.curves_dock, w.health_dock):
         w.view_menu.addAction(dock.toggleViewAction())
     w.view_menu.addAction(w.transport.toggleViewAction())
+    from .sweep_actions import install_sweep_actions
+
+    install_sweep_actions(w)
 
 
 def _file_menu(w: MainWindow) -> None:
