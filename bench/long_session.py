@@ -129,10 +129,7 @@ def store_and_panel(steps: int, progress: bool = True) -> dict[str, float]:
         print()
     end_ms = feed(step, 1 + steps - step, measure=True)
     history = panel.data.history
-    pyramid_bytes = sum(
-        sum(a.nbytes for a in p.mins) + sum(a.nbytes for a in p.maxs)
-        for p in panel.data._pyramids.values()  # noqa: SLF001 (a benchmark may look inside)
-    )
+    pyramid_bytes = panel.data.reduction_nbytes()
     used = sum(v.nbytes for v in history.to_arrays().values())
     n = len(history)
     out = {

@@ -105,6 +105,13 @@ class CurveData:
     def view(self, key: str) -> CurveView:
         return CurveView(self, key)
 
+    def reduction_nbytes(self) -> int:
+        """Bytes allocated for the curves' min/max summaries (beside the history's columns)."""
+        return sum(
+            sum(a.nbytes for a in p.mins) + sum(a.nbytes for a in p.maxs)
+            for p in self._pyramids.values()
+        )
+
     def clear(self) -> None:
         self.history = History()
         self._pyramids.clear()
