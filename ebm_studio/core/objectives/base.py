@@ -61,6 +61,11 @@ class Objective:
         previous position (an augmentation move or a restart); None: no such information."""
         return None
 
+    def swap_rates(self) -> tuple[float, ...] | None:
+        """Parallel tempering's swap acceptance per adjacent pair in the last update (None
+        for every other sampler and objective)."""
+        return None
+
     def buffer(self) -> torch.Tensor | None:
         return None
 

@@ -74,8 +74,9 @@ class MCMCObjective(Objective):
             info.reset = drawn_moved if info.reset is None else info.reset | drawn_moved
         use_kl = ocfg.kl_weight > 0 or ocfg.ent_weight > 0
         k_graph = min(ocfg.kl_steps, cfg.sampler.steps) if use_kl else 0
-        if k_graph and cfg.sampler.kind == "rwmh":
-            k_graph = 0  # RWMH moves do not depend on theta: nothing to differentiate
+        if k_graph and cfg.sampler.kind in ("rwmh", "pt", "hmc"):
+            # RWMH moves do not depend on theta; PT and HMC keep no graph (core/tempering.py)
+            k_graph = 0
         x_neg, stats = self.sampler.run(
             self.ctx.model, x0, cfg.sampler.steps, self.ctx.gen, differentiable_last=k_graph
         )
@@ -146,6 +147,10 @@ class MCMCObjective(Objective):
 
     def chain_jumps(self) -> torch.Tensor | None:
         return self._last_jumps
+
+    def swap_rates(self) -> tuple[float, ...] | None:
+        stats = self.sampler.last_stats
+        return None if stats is None else stats.swap_rates
 
     def buffer(self) -> torch.Tensor | None:
         s = self.starts.get(self.cfg.objective.start)
