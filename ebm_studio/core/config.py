@@ -224,6 +224,9 @@ class ViewConfig:
     show_data: bool = param(True, help="data points")
     show_chains: bool = param(True, help="chains")
     show_trails: bool = param(True, help="chain trails")
+    trail_jumps: str = param(
+        "dashed", choices=("dashed", "marker", "hidden"), help="trail jumps and resets"
+    )
     show_buffer: bool = param(False, help="replay buffer")
     show_score: bool = param(False, help="score arrows")
     resolution: int = param(120, lo=16, hi=1024, help="heatmap resolution")
