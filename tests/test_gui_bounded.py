@@ -1,0 +1,38 @@
+"""A long session: the window draws each frame into the items it already has, so what it holds
+does not grow with the number of frames (issue 20: bounded everything else)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QGraphicsView
+
+WARMUP_STEPS = 30
+FRAMES = 200
+
+
+def census(w) -> dict[str, int]:
+    """Items in every scene the window shows, and the window's QObject descendants."""
+    views = w.findChildren(QGraphicsView)
+    return {
+        "scene_items": sum(len(v.scene().items()) for v in views if v.scene() is not None),
+        "qobjects": len(w.findChildren(QObject)),
+    }
+
+
+def draw_curves(w) -> None:
+    """What the curves' timer does, now: every logged metric gets its curve."""
+    w.curves.redraw()
+    assert set(w.curves.curves) == set(w.curves.series)
+
+
+def test_window_items_stay_constant_over_frames(window, small_config):
+    win = window(small_config(**{"view.fps": 120}))
+    win.c.set_steps_per_frame(1)  # one frame per step: FRAMES steps are FRAMES frames
+    win.train(WARMUP_STEPS)
+    draw_curves(win.w)
+    before = census(win.w)
+    drawn = win.w.frames_drawn
+    win.train(FRAMES)
+    draw_curves(win.w)
+    after = census(win.w)
+    assert after == before, f"{before} -> {after} over {win.w.frames_drawn - drawn} frames"
