@@ -17,7 +17,12 @@ Two parts:
    counted: ``long_session.studio_rss_slope_mb_per_hour`` (least-squares slope after the first
    sample), ``studio_rss_bytes_per_step`` (the same against the step count), ``studio_steps``
    and ``studio_steps_per_s`` (``--studio-minutes 0`` skips it; ``--studio-preset``, default
-   ``pcd``).
+   ``pcd``). The first minutes fill the bounded buffers (5,000 frame timings, the health
+   windows, the trails) and the allocators' pools, so the slope is also given from
+   ``--studio-warmup-minutes`` on (``studio_rss_slope_after_warmup_mb_per_hour``), split into
+   the metric history's share (``studio_history_slope_mb_per_hour``: the window's columns,
+   capacity included, twice, for the trainer holds the same rows) and the rest
+   (``studio_rss_slope_other_mb_per_hour``: resident memory minus the history).
 
 Targets: under 150 bytes per step, redraw p95 at the end within 1.5x of the start, studio
 resident memory slope under 20 MB per hour.
@@ -146,7 +151,11 @@ def store_and_panel(steps: int, progress: bool = True) -> dict[str, float]:
     return out
 
 
-def studio(minutes: float, preset: str) -> dict[str, float]:
+def slope_per_hour(t_s: np.ndarray, mb: np.ndarray) -> float:
+    return float(np.polyfit(t_s / 3600, mb, 1)[0]) if len(t_s) >= 2 else float("nan")
+
+
+def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str, float]:
     """The studio trained offscreen; RSS sampled every 30 s."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -158,14 +167,17 @@ def studio(minutes: float, preset: str) -> dict[str, float]:
     window = MainWindow(load_preset(preset).config)
     window.resize(1500, 950)
     window.show()
-    samples: list[tuple[float, float, int]] = []
+    samples: list[tuple[float, float, int, float]] = []
     t_start = [0.0]
 
     def sample() -> None:
         frame = window.last_frame
-        samples.append((time.monotonic() - t_start[0], rss_mb(), frame.step if frame else 0))
+        history_mb = 2 * window.history.nbytes() / 2**20
+        step = frame.step if frame else 0
+        samples.append((time.monotonic() - t_start[0], rss_mb(), step, history_mb))
         print(
-            f"  studio: {samples[-1][0]:5.0f} s, {samples[-1][1]:7.1f} MB, step {samples[-1][2]}",
+            f"  studio: {samples[-1][0]:5.0f} s, {samples[-1][1]:7.1f} MB, step {samples[-1][2]}, "
+            f"history {history_mb:.1f} MB",
             file=sys.stderr,
         )
         if samples[-1][0] >= 60 * minutes - 1:
@@ -186,13 +198,15 @@ def studio(minutes: float, preset: str) -> dict[str, float]:
     QTimer.singleShot(0, wait_ready)
     app.exec()
     window.close()
-    t = np.array([s[0] for s in samples[1:]]) / 3600
-    mb = np.array([s[1] for s in samples[1:]])
-    steps = np.array([s[2] for s in samples[1:]], dtype=float)
-    slope = float(np.polyfit(t, mb, 1)[0]) if len(t) >= 2 else float("nan")
+    t, mb, steps, hist = (np.array(c, dtype=float) for c in zip(*(samples[1:] or samples)))
     per_step = float(np.polyfit(steps, mb, 1)[0]) * 2**20 if len(t) >= 2 else float("nan")
+    late = t >= 60 * warmup_minutes
     return {
-        "studio_rss_slope_mb_per_hour": slope,
+        "studio_rss_slope_mb_per_hour": slope_per_hour(t, mb),
+        "studio_rss_slope_after_warmup_mb_per_hour": slope_per_hour(t[late], mb[late]),
+        "studio_history_slope_mb_per_hour": slope_per_hour(t[late], hist[late]),
+        "studio_rss_slope_other_mb_per_hour": slope_per_hour(t[late], mb[late] - hist[late]),
+        "studio_history_mb_end": float(hist[-1]),
         "studio_rss_bytes_per_step": per_step,
         "studio_steps": float(samples[-1][2]),
         "studio_steps_per_s": samples[-1][2] / max(samples[-1][0], 1e-9),
@@ -203,14 +217,17 @@ def studio(minutes: float, preset: str) -> dict[str, float]:
 
 
 def run(
-    steps: int = 1_000_000, studio_minutes: float = 10.0, preset: str = "pcd"
+    steps: int = 1_000_000,
+    studio_minutes: float = 10.0,
+    preset: str = "pcd",
+    warmup_minutes: float = 2.0,
 ) -> dict[str, float]:
     print(f"long session: {steps:,} synthetic steps through the store and the curves panel")
     out = {f"long_session.{k}": v for k, v in store_and_panel(steps).items()}
     if studio_minutes > 0:
         print(f"long session: the studio ({preset}) trained offscreen for {studio_minutes:g} min")
         cmd = [sys.executable, __file__, "--studio-only", "--studio-minutes", str(studio_minutes)]
-        cmd += ["--studio-preset", preset]
+        cmd += ["--studio-preset", preset, "--studio-warmup-minutes", str(warmup_minutes)]
         res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
         lines = res.stdout.splitlines()
         out.update({f"long_session.{k}": v for k, v in json.loads(lines[-1]).items()})
@@ -225,14 +242,21 @@ def main() -> None:
     ap.add_argument("--json", help="write the numbers to this file")
     ap.add_argument("--studio-minutes", type=float, default=10.0)
     ap.add_argument("--studio-preset", default="pcd", help="preset the studio trains")
+    ap.add_argument(
+        "--studio-warmup-minutes",
+        type=float,
+        default=2.0,
+        help="the studio's slope is also given from this time on",
+    )
     ap.add_argument("--studio-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.studio_only:
-        print(json.dumps(studio(args.studio_minutes, args.studio_preset)), flush=True)
+        out = studio(args.studio_minutes, args.studio_preset, args.studio_warmup_minutes)
+        print(json.dumps(out), flush=True)
         return
     if args.steps < 2 * WINDOW + 1:
         ap.error(f"--steps must be at least {2 * WINDOW + 1}")
-    out = run(args.steps, args.studio_minutes, args.studio_preset)
+    out = run(args.steps, args.studio_minutes, args.studio_preset, args.studio_warmup_minutes)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 
