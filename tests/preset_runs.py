@@ -29,6 +29,7 @@ class PresetRun:
     dataset: str
     out: Path
     seconds: float
+    cpu_seconds: float  # CPU time of this process: the cost on a quiet machine, load aside
     rows: tuple[dict[str, float], ...]  # metrics.csv rows that carry exact metrics
     extra: tuple[str, ...] = ()  # the CLI arguments of another arm of the preset
 
@@ -113,16 +114,16 @@ def train_preset(name: str, dataset: str, *extra: str) -> PresetRun:
     # Extra CLI arguments train a different arm of the same preset: give it its own folder.
     tag = "".join(c if c.isalnum() or c in "._=-" else "_" for c in "-".join(extra))
     out = _ROOT / (f"{name}-{dataset}" + (f"-{tag}" if tag else ""))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     args = ["train", name, "--set", f"data.name={dataset}", *extra, "--out", str(out)]
     assert main(args) == 0, f"training {name} on {dataset} failed"
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     with open(out / "metrics.csv") as f:
         rows = tuple(
             {k: float(v) for k, v in r.items() if v != ""}
             for r in csv.DictReader(f)
             if r.get("log_z_grid")
         )
-    run = PresetRun(load_preset(name), dataset, out, seconds, rows, tuple(extra))
+    run = PresetRun(load_preset(name), dataset, out, seconds, cpu_seconds, rows, tuple(extra))
     _COMPLETED.append(run)
     return run

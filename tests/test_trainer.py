@@ -10,23 +10,16 @@ from ebm_studio.core.frames import ConfigChange
 from ebm_studio.core.trainer import Diverged, Trainer
 
 
-def small(**over) -> Config:
-    c = Config()
-    for k, v in {
-        "model.width": 32,
-        "model.depth": 2,
-        "data.n_train": 2000,
-        "data.n_test": 500,
-        "sampler.steps": 5,
-        "sampler.n_chains": 64,
-        "buffer.size": 500,
-        "train.batch_size": 64,
-        "train.eval_every": 10,
-        "train.grid_res": 64,
-        **over,
-    }.items():
-        c = c.with_value(k, v)
-    return c
+@pytest.fixture
+def small(small_config):
+    """The shared small config, with a replay buffer (the default start) of 500 chains,
+    evaluated every 10 steps on a 64-cell grid."""
+
+    def make(**over) -> Config:
+        base = {"objective.start": "buffer", "buffer.size": 500, "train.eval_every": 10}
+        return small_config(**{**base, "train.grid_res": 64, **over})
+
+    return make
 
 
 def params(t: Trainer) -> list[torch.Tensor]:
@@ -34,7 +27,7 @@ def params(t: Trainer) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("start", ["data", "persistent", "buffer", "noise"])
-def test_same_seed_same_parameters(start):
+def test_same_seed_same_parameters(start, small):
     a, b = (
         Trainer(small(**{"objective.start": start})),
         Trainer(small(**{"objective.start": start})),
@@ -47,7 +40,7 @@ def test_same_seed_same_parameters(start):
     assert not all(torch.equal(x, y) for x, y in zip(params(a), params(c)))
 
 
-def test_live_change_applies_and_structural_waits_for_reset():
+def test_live_change_applies_and_structural_waits_for_reset(small):
     t = Trainer(small())
     t.train(3)
     new = t.config.with_value("sampler.step_size", 0.05).with_value("model.width", 16)
@@ -63,7 +56,7 @@ def test_live_change_applies_and_structural_waits_for_reset():
     assert t.model.net[0].out_features == 16
 
 
-def test_step_size_reaches_the_chains():
+def test_step_size_reaches_the_chains(small):
     # A larger step size makes the next chains move further from where they started.
     def spread(step_size):
         t = Trainer(small(**{"objective.start": "data", "sampler.step_size": 0.001}))
@@ -87,7 +80,7 @@ def test_step_size_reaches_the_chains():
         mcmc.MCMCObjective.loss = orig
 
 
-def test_state_round_trip_continues_identically():
+def test_state_round_trip_continues_identically(small):
     a = Trainer(small())
     a.train(10)
     tensors, meta = a.state_dict()
@@ -100,7 +93,7 @@ def test_state_round_trip_continues_identically():
     assert b.step_count == 20 and len(b.history) == 20
 
 
-def test_flow_checkpoint_restores_without_pretraining(monkeypatch):
+def test_flow_checkpoint_restores_without_pretraining(monkeypatch, small):
     """An FCE run (with its pretrained flow) saved and restored continues identically, and the
     restore does not pretrain a flow that the checkpoint's weights replace anyway."""
     from ebm_studio.core import flows
@@ -130,7 +123,7 @@ def test_flow_checkpoint_restores_without_pretraining(monkeypatch):
     assert pretrain_steps[-1] == 30
 
 
-def test_metrics_logged_every_eval():
+def test_metrics_logged_every_eval(small):
     t = Trainer(small())
     t.train(20)
     rows = [r for r in t.history if "kl" in r]
@@ -142,7 +135,7 @@ def test_metrics_logged_every_eval():
     assert now["log_z_grid"] == pytest.approx(rows[-1]["log_z_grid"], abs=1e-9)
 
 
-def test_grid_log_z_is_converged_in_the_resolution():
+def test_grid_log_z_is_converged_in_the_resolution(small):
     """Doubling the metric grid's resolution barely moves log Z: the midpoint rule integrates
     a smooth, decaying exp(-E) with a relative error of about 2 exp(-2 pi^2 s^2 / h^2) for
     features of width s and cells of width h (Poisson summation), below 2e-3 once s > 0.6 h.
@@ -156,7 +149,7 @@ def test_grid_log_z_is_converged_in_the_resolution():
     assert change < 2e-3  # measured 4e-5
 
 
-def test_snapshot_is_numpy_and_carries_unsent_rows():
+def test_snapshot_is_numpy_and_carries_unsent_rows(small):
     t = Trainer(small())
     t.train(4)
     s = t.snapshot(res=40)
@@ -167,7 +160,7 @@ def test_snapshot_is_numpy_and_carries_unsent_rows():
     assert len(t.snapshot(res=40).rows) == 2
 
 
-def test_divergence_rolls_back_and_names_cause():
+def test_divergence_rolls_back_and_names_cause(small):
     t = Trainer(small(**{"train.guard_every": 5}))
     t.train(7)
     good = params(t)  # not yet the kept state: that is step 5
@@ -189,7 +182,7 @@ def test_divergence_rolls_back_and_names_cause():
     assert [r["step"] for r in t.history if "loss" in r] == [1, 2, 3, 4, 5, 6]
 
 
-def test_exploding_energy_is_caught():
+def test_exploding_energy_is_caught(small):
     t = Trainer(small(**{"train.energy_limit": 50.0}))
     t.train(2)
     with torch.no_grad():
