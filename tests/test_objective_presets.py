@@ -24,16 +24,6 @@ LEARNED_LOG_Z = {"nce": 0.1, "snl": 0.1, "fce": 0.15}
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # Small MLPs: one intra-op thread is as fast on an idle machine and many times faster on
-    # a shared one (measured: 2 threads beside other jobs ran 30x slower).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _step_rows(run) -> list[dict[str, float]]:
     """Every training step's row of metrics.csv (the CLI's closing evaluation-only row is
     left out)."""
@@ -76,9 +66,15 @@ def test_snl_bounds_bracket_the_held_out_nll():
     low = statistics.mean(r["nll_lower"] for r in tail)
     up = statistics.mean(r["nll_upper"] for r in tail)
     nll = run.final["nll"]
+    print(f"\nSNL on {run.dataset}: mean nll_lower {low:.4f}, held-out NLL {nll:.4f}, "
+          f"mean nll_upper {up:.4f}")  # fmt: skip
     assert low <= up
+    # 0.03: two standard errors of the held-out NLL (5000 points whose -log p spreads by
+    # about 1 nat: 0.014), the noisier side; the 500 batch means average 128k points.
     assert low < nll + 0.03 and up > nll - 0.03, (low, nll, up)
-    assert up - low < 0.2  # the interval is informative at the end of training
+    # informative at the end of training: the interval is narrower than the 0.2-nat swing of
+    # a preset's KL between evaluations early in training
+    assert up - low < 0.2
 
 
 def test_fce_flow_is_a_normalised_density_after_training():
