@@ -22,7 +22,12 @@ from ebm_studio.cli import main
 from ebm_studio.core.checkpoint import restore_trainer
 from ebm_studio.core.presets import Preset, load_preset
 
-_ROOT = Path(tempfile.mkdtemp(prefix="ebm-preset-runs-"))
+
+@functools.cache
+def _root() -> Path:
+    """One folder for this session's runs, made on first use (not when a fast test imports
+    ``CI_DATASET``)."""
+    return Path(tempfile.mkdtemp(prefix="ebm-preset-runs-"))
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ def check_grid_normaliser(run: PresetRun) -> None:
 def train_preset(name: str, dataset: str, *extra: str) -> PresetRun:
     # Extra CLI arguments train a different arm of the same preset: give it its own folder.
     tag = "".join(c if c.isalnum() or c in "._=-" else "_" for c in "-".join(extra))
-    out = _ROOT / (f"{name}-{dataset}" + (f"-{tag}" if tag else ""))
+    out = _root() / (f"{name}-{dataset}" + (f"-{tag}" if tag else ""))
     t0, c0 = time.perf_counter(), time.process_time()
     args = ["train", name, "--set", f"data.name={dataset}", *extra, "--out", str(out)]
     # Small MLPs: one intra-op thread is as fast on an idle machine and many times faster on
