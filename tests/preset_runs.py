@@ -36,7 +36,7 @@ class PresetRun:
     dataset: str
     out: Path
     seconds: float
-    cpu_seconds: float  # CPU time of this process: the cost on a quiet machine, load aside
+    cpu_seconds: float  # CPU time of this process: less swayed by other jobs than wall time
     rows: tuple[dict[str, float], ...]  # metrics.csv rows that carry exact metrics
     extra: tuple[str, ...] = ()  # the CLI arguments of another arm of the preset
 
@@ -108,7 +108,8 @@ def check_grid_normaliser(run: PresetRun) -> None:
     the documented bound (the bound does not rest on quadrature error)."""
     coarse, fine = refined_evaluation(run)
     label = f"{run.preset.name} on {run.dataset}"
-    # float32 energies summed in float64: a checkpoint round trip changes nothing measurable
+    # same weights, same grid: only the summation order may differ (float32 energies, float64
+    # sums), far below 1e-4
     assert abs(coarse["log_z_grid"] - run.final["log_z_grid"]) < 1e-4, label
     change = abs(fine["log_z_grid"] - coarse["log_z_grid"])
     assert change < DOUBLING_LOG_Z_TOL, f"{label}: log Z moved {change:.4f} nats at 2x grid"
