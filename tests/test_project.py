@@ -23,6 +23,7 @@ EXPERIMENTS = [
     "exp-nce-noise",
     "exp-snl-vs-nce",
     "exp-kl-sign",
+    "exp-sm-weights",
 ]
 
 
@@ -52,16 +53,15 @@ def test_maximum_likelihood_presets_document_at_most_a_tenth_of_a_nat():
         assert all(load_preset(name).kl_bound[d] <= 0.1 for d in DATASETS), name
 
 
-def test_every_experiment_is_shipped_with_explanation_and_hint():
+def test_every_experiment_is_shipped_with_a_guide():
     names = {p.name for p in list_presets()}
     for name in EXPERIMENTS:
         assert name in names
         p = load_preset(name)
         assert p.description and "\n" not in p.description
-        assert p.explanation.count(". ") >= 1
+        assert p.guide is not None and p.guide.claim and p.guide.steps, name
         # it names its source as a published paper: authors and year
-        assert re.search(r"(&|et al\.) [^.]*\b(19|20)\d\d\b", p.explanation), name
-        assert p.hint
+        assert re.search(r"(&|et al\.) [^;]*\b(19|20)\d\d\b", p.guide.citation), name
         assert p.config.train.steps <= 1500  # small budgets: each arm well under a minute
 
 

@@ -52,13 +52,14 @@ DATASETS = (
     "spirals",
     "pinwheel",
     "swissroll",
+    "unequal3",
     "csv",
     "image",
     "drawn",
 )
 OBJECTIVES = ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl")
 CHAIN_STARTS = ("data", "persistent", "buffer", "noise")
-SAMPLERS = ("langevin", "mala", "rwmh")
+SAMPLERS = ("langevin", "mala", "rwmh", "pt", "hmc")
 ACTIVATIONS = ("silu", "leakyrelu", "softplus", "tanh", "relu", "elu")
 
 
@@ -137,6 +138,15 @@ class SamplerConfig:
     clamp_box: bool = param(False, help="clamp chains to the box")
     n_chains: int = param(256, lo=1, hi=2_000_000, help="negative chains per update")
     # MALA step adaptation toward the optimal 0.574 acceptance.
+    # Parallel tempering (core/tempering.py): replicas on a geometric ladder from T to
+    # T * pt_top_temp; 32 rungs already cost 32 energy evaluations per chain and step.
+    pt_replicas: int = param(6, lo=2, hi=32, help="PT replicas (ladder size)")
+    pt_top_temp: float = param(
+        20.0, lo=1.1, hi=1000.0, help="PT top temperature (multiple of T)", log=True
+    )
+    pt_move: str = param("mala", choices=("mala", "langevin"), help="PT move within a replica")
+    # HMC: step_size is the leapfrog step epsilon.
+    hmc_leapfrog: int = param(10, lo=1, hi=200, help="HMC leapfrog steps per proposal")
     adapt: bool = param(False, help="adapt MALA step toward acceptance target")
     target_accept: float = param(0.574, lo=0.05, hi=0.95, help="MALA acceptance target")
     # Data-augmentation transitions (Du et al. 2021): a random transform applied to chains,
@@ -176,6 +186,9 @@ class OptimConfig:
     # Cosine decay to lr * lr_final over train.steps steadies the end of a preset.
     schedule: str = param("constant", choices=("constant", "cosine"), help="lr schedule")
     lr_final: float = param(0.1, lo=0.0, hi=1.0, help="final lr as fraction (cosine)")
+    # Linear warm-up from lr / warmup to lr over the first ``warmup`` steps (0 off): the first
+    # updates of a fresh network are the largest, and MCMC chains have not mixed yet.
+    warmup: int = param(0, lo=0, hi=1_000_000, help="lr warm-up steps (linear, 0 off)")
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,11 @@ class TrainConfig:
     # Divergence guard: energies beyond this magnitude count as divergence.
     energy_limit: float = param(1e4, lo=1.0, hi=1e12, help="divergence energy limit", log=True)
     guard_every: int = param(50, lo=1, hi=100000, help="keep a good snapshot every N steps")
+    # Stop training at the first evaluation whose exact KL (datasets with a density only) is at
+    # or below this value: most steps after the landscape is right leave the KL where it is.
+    stop_at_kl: float = param(
+        0.0, lo=0.0, hi=100.0, unit="nats", help="stop when KL reaches ... (0 off, exact data)"
+    )
 
 
 @dataclass(frozen=True)

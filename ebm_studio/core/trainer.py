@@ -118,7 +118,8 @@ class Trainer:
         self._bandwidth = median_bandwidth(self.test_x.cpu())
         self._trail_len = 50
         self._trails: list[torch.Tensor] = []
-        self._last_time = time.perf_counter()
+        # The first step whose evaluation found KL <= train.stop_at_kl (None: not yet).
+        self.kl_reached_at: int | None = None
         self._good: tuple[int, dict[str, torch.Tensor]] | None = None
         self._objective()  # create the initial objective now (deterministic draw order)
         self._keep_good()
@@ -163,6 +164,8 @@ class Trainer:
         self.pending = new if structural else None
         if not applied:
             return applied
+        if any(key == "train.stop_at_kl" for key, _, _ in applied):
+            self.kl_reached_at = None  # a new bound: armed again
         self.config = live_cfg
         for obj in self.objectives.values():
             obj.apply_config(live_cfg)
@@ -177,15 +180,23 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         o = self.config.optim
+        warm = min(1.0, (step + 1) / o.warmup) if o.warmup > 0 else 1.0
         if o.schedule == "constant":
-            return o.lr
+            return o.lr * warm
         frac = min(step / max(self.config.train.steps, 1), 1.0)
-        return o.lr * (o.lr_final + (1 - o.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
+        cos = o.lr_final + (1 - o.lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
+        return o.lr * cos * warm
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether ``train.stop_at_kl`` is set and an evaluation has reached it."""
+        return self.config.train.stop_at_kl > 0 and self.kl_reached_at is not None
 
     # ------------------------------------------------------------------------------ training
     def step(self) -> dict[str, float]:
         """One optimizer step. Raises ``Diverged`` (after rolling back) on divergence."""
         cfg = self.config
+        t0 = time.perf_counter()
         obj = self._objective()
         idx = torch.randint(
             len(self.train_x), (cfg.train.batch_size,), generator=self.gen, device=self.device
@@ -226,10 +237,13 @@ class Trainer:
         self.step_count += 1
         now = time.perf_counter()
         row = {"step": float(self.step_count), **parts, "grad_norm": float(gnorm), "lr": lr}
-        row["steps_per_s"] = 1.0 / max(now - self._last_time, 1e-9)
-        self._last_time = now
+        # The step alone: evaluations, snapshots and the GUI's time between steps not counted.
+        row["steps_per_s"] = 1.0 / max(now - t0, 1e-9)
         if self.step_count % cfg.train.eval_every == 0:
             row.update(self.evaluate())
+            bound = cfg.train.stop_at_kl
+            if bound > 0 and self.kl_reached_at is None and row.get("kl", math.inf) <= bound:
+                self.kl_reached_at = self.step_count
         if self.step_count % cfg.train.guard_every == 0:
             self._keep_good()
         self.history.append(row)
@@ -271,10 +285,13 @@ class Trainer:
             self._trails.pop(0)
 
     def train(self, steps: int, callback=None) -> None:
+        """``steps`` steps, fewer when ``train.stop_at_kl`` is reached (``stop_requested``)."""
         for _ in range(steps):
             self.step()
             if callback is not None:
                 callback(self)
+            if self.stop_requested:
+                return
 
     # ------------------------------------------------------------------------------ metrics
     @torch.no_grad()

@@ -114,6 +114,7 @@ class Controller(QObject):
         t.state_changed.connect(self._on_state_changed)
         t.reset_done.connect(self._on_reset_done)
         t.diverged.connect(self.error_raised)
+        t.bound_reached.connect(self.message_posted)
         t.failed.connect(self._on_failed)
         t.saved.connect(self._on_saved)
         t.loaded.connect(self._on_loaded)

@@ -73,6 +73,7 @@ class RunWorker(QThread):
     saved = Signal(str)  # checkpoint path
     loaded = Signal(str)  # checkpoint path (after the runs were replaced by it)
     file_failed = Signal(str)  # a Save/Load that was refused: one sentence; the runs go on
+    bound_reached = Signal(str)  # train.stop_at_kl reached: the runs paused; says where
     _posted = Signal()  # something waits in the outbox (emitted by the worker thread)
 
     def __init__(
@@ -345,7 +346,13 @@ class RunWorker(QThread):
                 for t, run in zip(self.group.trainers, self._samples):
                     run.step(t)
             else:
+                already = self.group.stop_requested
                 self.group.step()
+                if not already and self.group.stop_requested:
+                    # Once per bound: Play continues past it (a new bound arms it again).
+                    self._halt()
+                    self._pacer.dirty = self._pacer.need_grid = True
+                    self._post("bound_reached", self.group.stop_message())
         except ArmDiverged as d:
             self._halt()
             self._pacer.dirty = self._pacer.need_grid = True
