@@ -71,9 +71,10 @@ def test_snl_bounds_bracket_the_held_out_nll():
     assert low <= up
     # 0.03: two standard errors of the held-out NLL (5000 points whose -log p spreads by
     # about 1 nat: 0.014), the noisier side; the 500 batch means average 128k points.
+    # Measured on rings: lower 2.7455, held-out 2.7296, upper 2.7479.
     assert low < nll + 0.03 and up > nll - 0.03, (low, nll, up)
-    # informative at the end of training: the interval is narrower than the 0.2-nat swing of
-    # a preset's KL between evaluations early in training
+    # Informative at the end of training: measured width 0.002 nats; the 0.2 cap fails only
+    # when the bounds come apart (b far from log Z, or a poor importance-sampling estimate).
     assert up - low < 0.2
 
 
