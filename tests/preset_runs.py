@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ebm_studio.cli import main
 from ebm_studio.core.checkpoint import restore_trainer
 from ebm_studio.core.presets import Preset, load_preset
@@ -124,14 +122,7 @@ def train_preset(name: str, dataset: str, *extra: str) -> PresetRun:
     out = _root() / (f"{name}-{dataset}" + (f"-{tag}" if tag else ""))
     t0, c0 = time.perf_counter(), time.process_time()
     args = ["train", name, "--set", f"data.name={dataset}", *extra, "--out", str(out)]
-    # Small MLPs: one intra-op thread is as fast on an idle machine and many times faster on
-    # a shared one (two threads beside other jobs ran 30x slower: they wait for each other).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(args) == 0, f"training {name} on {dataset} failed"
-    finally:
-        torch.set_num_threads(threads)
+    assert main(args) == 0, f"training {name} on {dataset} failed"
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     with open(out / "metrics.csv") as f:
         rows = tuple(

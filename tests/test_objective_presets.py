@@ -24,6 +24,16 @@ LEARNED_LOG_Z = {"nce": 0.1, "snl": 0.1, "fce": 0.15}
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    # Small MLPs: one intra-op thread is as fast on an idle machine and many times faster on
+    # a shared one (measured: 2 threads beside other jobs ran 30x slower).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _step_rows(run) -> list[dict[str, float]]:
     """Every training step's row of metrics.csv (the CLI's closing evaluation-only row is
     left out)."""
