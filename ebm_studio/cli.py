@@ -88,6 +88,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     final = trainer.evaluate()
+    if not trainer.is_2d and getattr(trainer.dataset, "labels", None) is not None:
+        from .core.image_outputs import image_metrics
+
+        chains = trainer.objective.buffer()
+        chains = trainer.objective.chains() if chains is None else chains
+        if chains is not None:  # the classifier's view of the buffer (no AIS: see eval)
+            final.update(image_metrics(trainer, chains))
     trainer.history.append({"step": float(trainer.step_count), **final})
     try:
         write_run_outputs(trainer, out)
@@ -99,7 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def summary_line(step: int, m: dict[str, float]) -> str:
     parts = [f"step {step}"]
-    for k in ("kl", "nll", "log_z_grid", "log_z_error", "mmd"):
+    for k in ("kl", "nll", "log_z_grid", "log_z_error", "mmd", "classes_covered",
+              "frac_confident", "frechet"):
         if k in m and math.isfinite(m[k]):
             parts.append(f"{k} {m[k]:.4f}")
     return " | ".join(parts)
@@ -154,7 +162,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     trainer = restore_trainer(args.checkpoint)
     m = trainer.evaluate()
     m = {"step": trainer.step_count, **m}
-    if args.data:
+    if not trainer.is_2d:
+        from .core.image_outputs import image_metrics
+
+        if args.data:
+            raise UserError("--data (a CSV of 2D points) does not apply to an image run")
+        chains = trainer.objective.buffer()
+        if chains is None:
+            chains = trainer.objective.chains()
+        if chains is None:
+            chains = trainer.test_x
+        m.update(image_metrics(trainer, chains, ais_chains=args.ais_chains, ais_temps=args.ais_temps))
+    elif args.data:
         from .core.datasets import load_csv_points
 
         pts = torch.from_numpy(load_csv_points(args.data)).float().to(trainer.device)
@@ -184,7 +203,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Run chains on a frozen checkpoint and record them mixing (GIF, or MP4 with the extra)."""
+    """Run chains on a frozen checkpoint: raw chains (.npy) or a recording of them mixing
+    (GIF, or MP4 with the extra); 2D points over the landscape, images as a grid."""
+    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -192,20 +213,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .core.figures import landscape_rgb, overlay_points, write_animation
     from .core.samplers import Sampler
 
-    if Path(args.out).suffix.lower() not in (".gif", ".mp4"):
-        raise UserError(f"{args.out}: unsupported animation format; use .gif or .mp4")
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".gif", ".mp4", ".npy"):
+        raise UserError(f"{args.out}: unsupported output format; use .npy, .gif or .mp4")
     trainer = restore_trainer(args.checkpoint)
     config = trainer.config
     over = {"kind": args.sampler, "temperature": args.temperature, "step_size": args.step_size}
+    over["noise"] = args.noise
     for k, v in over.items():
         if v is not None:
             config = config.with_value(f"sampler.{k}", v)  # validated like a preset value
     sampler = Sampler(config.sampler, trainer.box)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
     x = trainer.sample_starts(args.chains, args.start, gen)
-    background = landscape_rgb(trainer, 320)
+    if suffix == ".npy":
+        frame = None
+    elif trainer.is_2d:
+        background = landscape_rgb(trainer, 320)
+
+        def frame(x):
+            return overlay_points(background, x.cpu().numpy(), trainer.box)
+    else:
+        from .core.image_outputs import image_grid
+
+        def frame(x):
+            return np.kron(image_grid(x[:64]), np.ones((6, 6, 1), dtype=np.uint8))
+
     per_frame = max(1, args.steps // args.frames)
-    frames = [overlay_points(background, x.cpu().numpy(), trainer.box)]
+    frames = [] if frame is None else [frame(x)]
     bar = tqdm(total=args.steps, desc="sampling", unit="step", file=sys.stderr)
     done = 0
     while done < args.steps:
@@ -213,15 +248,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x, _ = sampler.run(trainer.model, x, k, gen)
         done += k
         bar.update(k)
-        frames.append(overlay_points(background, x.cpu().numpy(), trainer.box))
+        if frame is not None:
+            frames.append(frame(x))
     bar.close()
     try:
-        write_animation(frames, args.out, fps=args.fps)
+        if frame is None:
+            from .core.atomic import atomic_path
+
+            with atomic_path(args.out) as tmp, open(tmp, "wb") as f:
+                np.save(f, x.detach().cpu().numpy().astype(np.float32))
+        else:
+            write_animation(frames, args.out, fps=args.fps)
     except ValueError as e:
         raise UserError(str(e)) from None
     except OSError as e:
         raise cannot_write(args.out, e) from None
-    print(f"wrote {args.out} ({len(frames)} frames)")
+    what = f"{len(frames)} frames" if frame is not None else f"chains {tuple(x.shape)}"
+    print(f"wrote {args.out} ({what})")
+    if not trainer.is_2d and getattr(trainer.dataset, "labels", None) is not None:
+        from .core.image_outputs import image_metrics
+
+        m = image_metrics(trainer, x)
+        print(
+            f"classifier (test accuracy {m['classifier_accuracy']:.3f}): "
+            f"{m['classes_covered']:.0f} classes with >= 1% of the chains, "
+            f"{m['frac_confident']:.1%} confident > 0.9, class entropy "
+            f"{m['class_entropy']:.3f} nats, Frechet {m['frechet']:.3f}"
+        )
     return 0
 
 
@@ -284,6 +337,8 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the metrics of a checkpoint")
     e.add_argument("checkpoint")
     e.add_argument("--data", help="CSV of points to evaluate the NLL on")
+    e.add_argument("--ais-chains", type=int, default=256, help="image runs: AIS chains (0 off)")
+    e.add_argument("--ais-temps", type=int, default=200, help="image runs: AIS temperatures")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -300,11 +355,12 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh"))
     sa.add_argument("--temperature", type=float)
     sa.add_argument("--step-size", type=float)
-    sa.add_argument("--start", choices=("noise", "data"), default="noise")
+    sa.add_argument("--noise", type=float, help="decoupled Langevin noise sigma")
+    sa.add_argument("--start", choices=("noise", "data", "buffer"), default="noise")
     sa.add_argument("--frames", type=int, default=50)
     sa.add_argument("--fps", type=int, default=15)
     sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--out", required=True, help="chains.gif or chains.mp4")
+    sa.add_argument("--out", required=True, help="chains.npy (raw), chains.gif or chains.mp4")
     sa.set_defaults(func=cmd_sample)
 
     ps = sub.add_parser("presets", help="list shipped presets")
