@@ -36,8 +36,9 @@ def _key(name: str) -> str:
     return f"{found[0]}.{name}"
 
 
-def make_config(base: Config | str | None = None, settings: dict[str, Any] | None = None,
-                **short: Any) -> Config:
+def make_config(
+    base: Config | str | None = None, settings: dict[str, Any] | None = None, **short: Any
+) -> Config:
     """A validated Config: a preset (name, path or Config) with ``settings`` applied."""
     if isinstance(base, str):
         from .core.presets import load_preset
@@ -121,8 +122,9 @@ def train(
     )
     obj = build_objective(objective, ctx, cfg)
     o = cfg.optim
-    opt = torch.optim.Adam(module.parameters(), lr=o.lr, betas=(o.beta1, o.beta2),
-                           weight_decay=o.weight_decay)
+    opt = torch.optim.Adam(
+        module.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay
+    )
     extras = obj.extra_parameters()
     extra_opt = torch.optim.Adam(extras, lr=max(o.lr * 10, 1e-3)) if extras else None
     history: list[dict[str, float]] = []

@@ -106,8 +106,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def summary_line(step: int, m: dict[str, float]) -> str:
     parts = [f"step {step}"]
-    for k in ("kl", "nll", "log_z_grid", "log_z_error", "mmd", "classes_covered",
-              "frac_confident", "frechet"):
+    for k in (
+        "kl",
+        "nll",
+        "log_z_grid",
+        "log_z_error",
+        "mmd",
+        "classes_covered",
+        "frac_confident",
+        "frechet",
+    ):
         if k in m and math.isfinite(m[k]):
             parts.append(f"{k} {m[k]:.4f}")
     return " | ".join(parts)
@@ -172,7 +180,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             chains = trainer.objective.chains()
         if chains is None:
             chains = trainer.test_x
-        m.update(image_metrics(trainer, chains, ais_chains=args.ais_chains, ais_temps=args.ais_temps))
+        m.update(
+            image_metrics(trainer, chains, ais_chains=args.ais_chains, ais_temps=args.ais_temps)
+        )
     elif args.data:
         from .core.datasets import load_csv_points
 

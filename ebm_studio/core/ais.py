@@ -2,9 +2,9 @@
 normaliser of an energy in any dimension, and the held-out log-likelihood it gives.
 
 Path: E_b(x) = (1 - b) E_0(x) + b E(x) from the Gaussian E_0(x) = |x - m|^2 / (2 s^2), whose
-log Z_0 = (D / 2) log(2 pi s^2) is known, to the model at b = 1, on a sigmoid-spaced schedule (dense near both ends, as Grosse, Maddison &
-Salakhutdinov 2013, "Annealing between distributions by averaging moments", recommend). Each temperature applies MALA steps
-that leave E_b invariant; the log weight of a chain adds (b_k - b_{k-1}) (E_0(x) - E(x)).
+log Z_0 = (D / 2) log(2 pi s^2) is known, to the model at b = 1, on a sigmoid-spaced schedule
+(dense near both ends). Each temperature applies MALA steps that leave E_b invariant; the log
+weight of a chain adds (b_k - b_{k-1}) (E_0(x) - E(x)).
 
     log Z_hat = log Z_0 + log mean_i w_i,    se = std(w) / (sqrt(n) mean(w))  (delta method)
 

@@ -124,9 +124,8 @@ def check_compatible(trainer, data: CheckpointData, name: str) -> None:
     for key in ("data.train", "data.test"):
         u = data.tensors.get(key)
         if u is None or u.dtype != torch.float32 or u.ndim < 2 or tuple(u.shape[1:]) != shape:
-            raise CheckpointError(
-                f"{name}: tensor '{key}' is missing or not float32 (N, {', '.join(map(str, shape))})."
-            )
+            dims = ", ".join(map(str, shape))
+            raise CheckpointError(f"{name}: tensor '{key}' is missing or not float32 (N, {dims}).")
 
 
 def restore_trainer(path: str | os.PathLike, points=None, device: str | None = None):

@@ -74,8 +74,13 @@ def image_metrics(
         )
         ll, se = heldout_log_likelihood(trainer.model, trainer.test_x, res)
         out.update(
-            {"ais_log_z": res.log_z, "ais_log_z_se": res.se, "ais_ess": res.ess,
-             "heldout_ll": ll, "heldout_ll_se": se}
+            {
+                "ais_log_z": res.log_z,
+                "ais_log_z_se": res.se,
+                "ais_ess": res.ess,
+                "heldout_ll": ll,
+                "heldout_ll_se": se,
+            }
         )
     return out
 

@@ -20,7 +20,8 @@ RUN_FILES = (
 
 
 def write_run_outputs(trainer, out: str | Path, *, samples: int = 20000) -> None:
-    """``RUN_FILES`` (image runs: no landscape.png) into ``out`` (created if needed), each written atomically."""
+    """``RUN_FILES`` into ``out`` (created if needed), each written atomically; image runs
+    have no landscape.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.toml", config_to_toml(trainer.config))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Dataset, DataError, check_sample_args
+from .base import DataError, Dataset, check_sample_args
 
 DIGITS_FILE = Path(__file__).resolve().parent / "data" / "digits.npz"
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, three dimensions (count, rows, columns)
@@ -80,7 +80,8 @@ def load_digits() -> ImageSet:
     """The 1797 UCI 8x8 digits (pixel counts 0..16) scaled to [-1, 1], with labels."""
     with np.load(DIGITS_FILE, allow_pickle=False) as f:
         images, labels = f["images"], f["labels"]
-    return ImageSet("digits", to_unit_range(images, 16.0), torch.from_numpy(labels.astype(np.int64)))
+    labels_t = torch.from_numpy(labels.astype(np.int64))
+    return ImageSet("digits", to_unit_range(images, 16.0), labels_t)
 
 
 def _read_bytes(path: Path) -> bytes:
