@@ -247,3 +247,20 @@ def test_ais_recovers_the_log_normaliser_of_a_64_dim_gaussian_within_3_se():
     ll, se = heldout_log_likelihood(e, x, res)
     want = -0.5 * 64 - e.log_z
     assert abs(ll - want) < 3 * se + 0.5  # 0.5: the sample's E mean varies by ~0.3 at n=500
+
+
+def test_elastic_transition_deforms_digits_smoothly_and_keeps_the_identity_on_average():
+    from ebm_studio.core.samplers import augment_transform
+
+    x = load_digits().images[:200]
+    gen = torch.Generator().manual_seed(0)
+    y = augment_transform("elastic", x, gen, 1.0)
+    assert y.shape == x.shape and y.abs().max() <= 1.0
+    moved = (y - x).abs().reshape(200, -1).mean(1)
+    assert (moved > 0.02).float().mean() > 0.9  # nearly every image changes
+    # A smooth warp of at most a pixel or two keeps a digit close to itself, far closer than
+    # to another image.
+    other = (x.roll(1, 0) - x).abs().reshape(200, -1).mean(1)
+    assert float(moved.mean()) < 0.5 * float(other.mean())
+    with pytest.raises(ValueError, match="elastic.*images"):
+        augment_transform("elastic", torch.zeros(4, 2), gen, 1.0)

@@ -316,6 +316,8 @@ def augment_transform(kind: str, x: torch.Tensor, gen: torch.Generator, box: flo
     n, dev, dt = x.shape[0], x.device, x.dtype
     if kind == "jump":
         return x + torch.randn(x.shape, generator=gen, device=dev, dtype=dt) * (box / 2)
+    if kind == "elastic":
+        return elastic_transform(x, gen)
     if kind in ("rotation", "reflection", "warp") and tuple(x.shape[1:]) != (2,):
         raise ValueError(
             f"augmentation '{kind}' transforms 2D points; chains of shape "
@@ -340,6 +342,37 @@ def augment_transform(kind: str, x: torch.Tensor, gen: torch.Generator, box: flo
         b = torch.rand(n, generator=gen, device=dev, dtype=dt) * 2 * math.pi
         return x + (a * torch.sin(w * (x * up).sum(-1) + b))[:, None] * u
     raise ValueError(f"unknown augmentation '{kind}'")
+
+
+ELASTIC_ALPHA = 0.6  # displacement std at the coarse control points, in pixels
+
+
+def elastic_transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """An elastic deformation of each image (Simard, Steinkraus & Platt 2003), as the sampler
+    transition of Gagnon & Lajoie 2022, §6.3: a random displacement field, Gaussian at 3x3
+    control points and bilinearly smoothed over the image, moves every pixel. The displacement
+    distribution is symmetric (d and -d equally likely) but the warp is not exactly
+    volume-preserving, so a Metropolis correction with exp(-dE/T) is approximate. Not yet a
+    ``sampler.augment`` choice: the 2D studio offers every choice live, and 2D chains cannot be
+    deformed; call it (or ``augment_transform("elastic", ...)``) between ``Sampler.run`` calls."""
+    if x.ndim != 4:
+        raise ValueError(
+            f"augmentation 'elastic' deforms images (N, C, H, W); chains of shape "
+            f"{tuple(x.shape[1:])} allow 'jump' (2D points also rotation, reflection, warp)"
+        )
+    n, _, h, w = x.shape
+    dev, dt = x.device, x.dtype
+    coarse = torch.randn(n, 2, 3, 3, generator=gen, device=dev, dtype=dt) * ELASTIC_ALPHA
+    disp = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear")
+    # grid_sample works in [-1, 1] coordinates: one pixel is 2 / size.
+    scale = torch.tensor([2.0 / w, 2.0 / h], device=dev, dtype=dt)
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=dev, dtype=dt)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=dev, dtype=dt)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)  # (h, w, 2) as (x, y)
+    grid = base[None] + disp.permute(0, 2, 3, 1) * scale
+    return torch.nn.functional.grid_sample(
+        x, grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
 
 
 # ---------------------------------------------------------------------------------------------
