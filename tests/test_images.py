@@ -264,3 +264,56 @@ def test_elastic_transition_deforms_digits_smoothly_and_keeps_the_identity_on_av
     assert float(moved.mean()) < 0.5 * float(other.mean())
     with pytest.raises(ValueError, match="elastic.*images"):
         augment_transform("elastic", torch.zeros(4, 2), gen, 1.0)
+
+
+def test_cli_sample_writes_raw_chains_in_2d_and_image_mode(tmp_path, digits_trainer):
+    from ebm_studio.cli import main
+    from ebm_studio.core.checkpoint import save_checkpoint
+    from ebm_studio.core.trainer import Trainer
+
+    two_d = Config()
+    for k, v in {"data.n_train": 200, "data.n_test": 100, "sampler.n_chains": 16}.items():
+        two_d = two_d.with_value(k, v)
+    runs = {"2d": (Trainer(two_d), (2,)), "img": (digits_trainer, (1, 8, 8))}
+    for name, (t, shape) in runs.items():
+        t.train(1)
+        ckpt = tmp_path / f"{name}.safetensors"
+        save_checkpoint(t, ckpt)
+        for start in ("noise", "data", "buffer"):
+            out = tmp_path / f"{name}-{start}.npy"
+            args = ["sample", str(ckpt), "--chains", "10", "--steps", "2", "--start", start]
+            assert main([*args, "--out", str(out)]) == 0
+            x = np.load(out, allow_pickle=False)
+            assert x.shape == (10, *shape) and x.dtype == np.float32 and np.isfinite(x).all()
+    assert main(["sample", str(ckpt), "--out", str(tmp_path / "c.txt")]) == 2
+
+
+def test_an_mnist_checkpoint_restores_without_the_users_file(tmp_path):
+    from ebm_studio.core.checkpoint import restore_trainer, save_checkpoint
+    from ebm_studio.core.trainer import Trainer
+
+    src = tmp_path / "train-images-idx3-ubyte"
+    src.write_bytes(idx_bytes(some_images(n=200, side=28)))
+    cfg = Config()
+    for k, v in {
+        "data.name": "mnist",
+        "data.path": str(src),
+        "data.downsample": True,
+        "data.n_test": 100,
+        "model.arch": "conv",
+        "model.channels": 4,
+        "sampler.steps": 2,
+        "sampler.n_chains": 8,
+        "train.batch_size": 8,
+        "buffer.size": 16,
+    }.items():
+        cfg = cfg.with_value(k, v)
+    t = Trainer(cfg)
+    assert t.train_x.shape[1:] == (1, 14, 14) and len(t.test_x) == 50  # a quarter at most
+    t.train(2)
+    save_checkpoint(t, tmp_path / "c.safetensors")
+    src.unlink()
+    r = restore_trainer(tmp_path / "c.safetensors")
+    assert torch.equal(r.train_x, t.train_x) and r.step_count == 2
+    x = torch.zeros(3, 1, 14, 14)
+    assert torch.allclose(r.model(x), t.model(x))
