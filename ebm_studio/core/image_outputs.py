@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .render import save_png, side_by_side
+from .atomic import atomic_write_bytes
 
 
 def image_grid(x: np.ndarray | torch.Tensor, ncol: int = 8, gap: int = 1) -> np.ndarray:
@@ -25,6 +25,30 @@ def image_grid(x: np.ndarray | torch.Tensor, ncol: int = 8, gap: int = 1) -> np.
         r, c = divmod(i, ncol)
         out[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + c * (w + gap) :][:, :w] = a[i]
     return np.repeat((out * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def save_png(path: str | os.PathLike, rgb: np.ndarray, scale: int = 1) -> None:
+    """An (h, w, 3) uint8 picture as a PNG, each pixel a ``scale`` x ``scale`` block."""
+    import io
+
+    from PIL import Image
+
+    big = np.kron(rgb, np.ones((scale, scale, 1), dtype=np.uint8))
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def side_by_side(*images: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Pictures of any heights left to right on a white background."""
+    h = max(im.shape[0] for im in images)
+    w = sum(im.shape[1] for im in images) + gap * (len(images) - 1)
+    out = np.full((h, w, 3), 255, dtype=np.uint8)
+    x = 0
+    for im in images:
+        out[: im.shape[0], x : x + im.shape[1]] = im
+        x += im.shape[1] + gap
+    return out
 
 
 def write_image_figures(trainer, out: str | os.PathLike) -> None:

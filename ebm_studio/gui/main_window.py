@@ -16,11 +16,13 @@ from ..core.group import RunConfigs
 from .actions import make_action
 from .app import APP_NAME
 from .compare import CompareWindow
+from .compose_dialog import install_compose
 from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
 from .data_panel import DataPanel
 from .export import Recorder, has_mp4
+from .guide import install_guide
 from .health import HealthPanel
 from .landscape import LandscapeView
 from .menus import build_menus
@@ -102,6 +104,8 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
             ]
         )
         build_menus(self)
+        install_guide(self)  # after the menus: it adds to View and Help
+        install_compose(self)  # File > Compose...
 
         c.pending_changed.connect(self._on_pending_changed)
         c.message_posted.connect(self._on_message_posted)
