@@ -81,6 +81,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(1)
             if "kl" in row or "nll" in row:
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("kl", "nll") if k in row})
+            if trainer.stop_requested:
+                print(
+                    f"stopped at step {trainer.step_count}: KL {row['kl']:.4f} <= "
+                    f"train.stop_at_kl = {trainer.config.train.stop_at_kl:g}",
+                    file=sys.stderr,
+                )
+                break
     except Diverged as d:
         bar.close()
         save_checkpoint(trainer, out / "checkpoint.safetensors")

@@ -197,6 +197,9 @@ class OptimConfig:
     # Cosine decay to lr * lr_final over train.steps steadies the end of a preset.
     schedule: str = param("constant", choices=("constant", "cosine"), help="lr schedule")
     lr_final: float = param(0.1, lo=0.0, hi=1.0, help="final lr as fraction (cosine)")
+    # Linear warm-up from lr / warmup to lr over the first ``warmup`` steps (0 off): the first
+    # updates of a fresh network are the largest, and MCMC chains have not mixed yet.
+    warmup: int = param(0, lo=0, hi=1_000_000, help="lr warm-up steps (linear, 0 off)")
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,11 @@ class TrainConfig:
     # Divergence guard: energies beyond this magnitude count as divergence.
     energy_limit: float = param(1e4, lo=1.0, hi=1e12, help="divergence energy limit", log=True)
     guard_every: int = param(50, lo=1, hi=100000, help="keep a good snapshot every N steps")
+    # Stop training at the first evaluation whose exact KL (datasets with a density only) is at
+    # or below this value: most steps after the landscape is right leave the KL where it is.
+    stop_at_kl: float = param(
+        0.0, lo=0.0, hi=100.0, unit="nats", help="stop when KL reaches ... (0 off, exact data)"
+    )
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,9 @@ class ViewConfig:
     show_data: bool = param(True, help="data points")
     show_chains: bool = param(True, help="chains")
     show_trails: bool = param(True, help="chain trails")
+    trail_jumps: str = param(
+        "dashed", choices=("dashed", "marker", "hidden"), help="trail jumps and resets"
+    )
     show_buffer: bool = param(False, help="replay buffer")
     show_score: bool = param(False, help="score arrows")
     resolution: int = param(120, lo=16, hi=1024, help="heatmap resolution")

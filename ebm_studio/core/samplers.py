@@ -102,6 +102,9 @@ class Sampler:
         self._fast: FastMLPEnergy | None = None
         # The hand-written path's hidden-layer buffers, kept from run to run (CPU only).
         self._buf: fast_energy.Workspace | None = None
+        # Per chain of the last ``run``: an augmentation move (jump, rotation, reflection,
+        # shear) was accepted, so its path is not continuous (trails break there).
+        self.moved: torch.Tensor | None = None
         self._exact = tempering.ExactRun()  # PT's hot replicas live here between runs
         self.last_stats: SamplerStats | None = None
 
@@ -247,6 +250,7 @@ class Sampler:
         """Run ``steps`` sampler steps from ``x``. The last ``differentiable_last`` steps keep
         their autograd graph (for the KL term); the rest run detached, block by block."""
         if self.cfg.kind in tempering.EXACT_KINDS:
+            self.moved = None  # not tracked: a tempering swap is not reported as a jump yet
             x, self.last_stats = self._run_exact(energy, x, steps, gen)
             return x, self.last_stats
         n = x.shape[0]
@@ -257,18 +261,21 @@ class Sampler:
             else None
         )
         if steps == 0:
+            self.moved = torch.zeros(n, dtype=torch.bool, device=x.device)
             with torch.no_grad():
                 e = energy(x)
             return x.detach(), SamplerStats(None, float(e.mean()), 0.0, 0)
         plain = steps - differentiable_last
-        outs, acc_sum, e_sum, g_sum = [], 0.0, 0.0, 0.0
+        outs, moves, acc_sum, e_sum, g_sum = [], [], 0.0, 0.0, 0.0
         blocks = range(0, n, block) if differentiable_last == 0 else range(0, n, n)
         for i in blocks:
             xb = x[i : i + block].detach() if differentiable_last == 0 else x.detach()
-            xb, a, es, gs = self._run_block(energy, xb, steps, plain, gen)
+            xb, a, es, gs, mv = self._run_block(energy, xb, steps, plain, gen)
             outs.append(xb)
+            moves.append(mv)
             acc_sum, e_sum, g_sum = acc_sum + a, e_sum + es, g_sum + gs
         x_out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        self.moved = torch.cat(moves) if len(moves) > 1 else moves[0]
         self._fast = None  # weights change after this run: never reuse a stale copy
         denom = n * steps
         acc = None if self.cfg.kind == "langevin" else acc_sum / denom
@@ -305,6 +312,7 @@ class Sampler:
         # Fused steps accumulate per chain, in place: two operations a step, summed once.
         e_acc = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype) if fused else None
         g_acc = torch.zeros_like(e_acc) if fused else None
+        moved = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for t in range(steps):
             graph = t >= plain
             if graph and t == plain and not x.requires_grad:
@@ -321,13 +329,14 @@ class Sampler:
                 e_sum = e_sum + e.detach().sum()
                 g_sum = g_sum + chain_norm(g.detach()).sum()
             if m and (t + 1) % m == 0 and not graph:
-                x, e, _ = self.augment(energy, x, e, gen)
+                x, e, acc_aug = self.augment(energy, x, e, gen)
+                moved |= acc_aug
                 if self.cfg.kind != "rwmh":
                     e, g = self._eg(energy, x)
         if fused:
             e_sum, g_sum = e_sum + e_acc.sum(), g_sum + g_acc.sum()
         # One host sync per block, not per step.
-        return x, float(acc_sum), float(e_sum), float(g_sum)
+        return x, float(acc_sum), float(e_sum), float(g_sum), moved
 
 
 def augment_transform(kind: str, x: torch.Tensor, gen: torch.Generator, box: float):
@@ -405,6 +414,11 @@ class StartInfo:
     frac_noise: float
     frac_data: float
     index: torch.Tensor | None  # rows of the bank these chains came from (None: no bank)
+    reset: torch.Tensor | None = None  # (n,) bool: chains that start afresh (not continued)
+
+
+def _all(n: int, device) -> torch.Tensor:
+    return torch.ones(n, dtype=torch.bool, device=device)
 
 
 class ChainStarts:
@@ -451,9 +465,9 @@ class ChainStarts:
         self, n: int, batch: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, StartInfo]:
         if self.policy == "data":
-            return batch.detach().clone(), StartInfo(0.0, 1.0, None)
+            return batch.detach().clone(), StartInfo(0.0, 1.0, None, _all(n, batch.device))
         if self.policy == "noise":
-            return self._noise(n, gen), StartInfo(1.0, 0.0, None)
+            return self._noise(n, gen), StartInfo(1.0, 0.0, None, _all(n, self.device))
         assert self.bank is not None and self.age is not None
         m = len(self.bank)
         if m == n and self.policy == "persistent":
@@ -469,7 +483,8 @@ class ChainStarts:
         x = torch.where(rows(to_data, x), self._from_data(n, gen), x)
         reset = to_noise | to_data
         self.age[idx[reset]] = 0
-        return x, StartInfo(float(to_noise.float().mean()), float(to_data.float().mean()), idx)
+        frac_noise, frac_data = float(to_noise.float().mean()), float(to_data.float().mean())
+        return x, StartInfo(frac_noise, frac_data, idx, reset)
 
     def write_back(self, x: torch.Tensor, info: StartInfo) -> None:
         if self.bank is None or info.index is None:

@@ -19,9 +19,18 @@ from .config import SECTIONS, Config, changed_keys, field_meta
 from .datasets import Dataset, ImageSet, make_dataset
 from .flows import load_optimizer_tensors, optimizer_tensors
 from .frames import ConfigChange, Event, Rollback, Snapshot, event_to_json, events_from_json
+from .history import History
 from .metrics import energy_grid, kl_to_model, log_z_from_grid, median_bandwidth, mmd2, nll
 from .models import build_model
 from .objectives import Context, Objective, build_objective
+
+# Events kept (config-change and rollback markers, also saved in checkpoints): a slider drag
+# logs one per value it passes, so a long session could log them without end; the curves show
+# the last ``MAX_MARKERS`` anyway. About 100 bytes each in a checkpoint's JSON: 1 MB at most.
+MAX_EVENTS = 10_000
+# Unsent rows a snapshot carries as dicts (about 1 KB each); with more (the whole history of an
+# opened checkpoint: a million rows overnight) it carries a copy of the columns instead.
+MAX_SNAPSHOT_ROWS = 5_000
 
 
 class Diverged(RuntimeError):
@@ -124,14 +133,16 @@ class Trainer:
         self.objectives: dict[str, Objective] = {}
         self.extra_opts: dict[str, torch.optim.Optimizer] = {}
         self.step_count = 0
-        self.history: list[dict[str, float]] = []
+        self.history = History()
         self.events: list[Event] = []
         self._unsent_rows = 0
         self._unsent_events = 0
         self._bandwidth = median_bandwidth(self.test_x.cpu().reshape(len(self.test_x), -1))
         self._trail_len = 50
         self._trails: list[torch.Tensor] = []
-        self._last_time = time.perf_counter()
+        self._trail_jumps: list[torch.Tensor | None] = []  # parallel to _trails
+        # The first step whose evaluation found KL <= train.stop_at_kl (None: not yet).
+        self.kl_reached_at: int | None = None
         self._good: tuple[int, dict[str, torch.Tensor]] | None = None
         self._objective()  # create the initial objective now (deterministic draw order)
         self._keep_good()
@@ -176,6 +187,8 @@ class Trainer:
         self.pending = new if structural else None
         if not applied:
             return applied
+        if any(key == "train.stop_at_kl" for key, _, _ in applied):
+            self.kl_reached_at = None  # a new bound: armed again
         self.config = live_cfg
         for obj in self.objectives.values():
             obj.apply_config(live_cfg)
@@ -190,15 +203,23 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         o = self.config.optim
+        warm = min(1.0, (step + 1) / o.warmup) if o.warmup > 0 else 1.0
         if o.schedule == "constant":
-            return o.lr
+            return o.lr * warm
         frac = min(step / max(self.config.train.steps, 1), 1.0)
-        return o.lr * (o.lr_final + (1 - o.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
+        cos = o.lr_final + (1 - o.lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
+        return o.lr * cos * warm
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether ``train.stop_at_kl`` is set and an evaluation has reached it."""
+        return self.config.train.stop_at_kl > 0 and self.kl_reached_at is not None
 
     # ------------------------------------------------------------------------------ training
     def step(self) -> dict[str, float]:
         """One optimizer step. Raises ``Diverged`` (after rolling back) on divergence."""
         cfg = self.config
+        t0 = time.perf_counter()
         obj = self._objective()
         idx = torch.randint(
             len(self.train_x), (cfg.train.batch_size,), generator=self.gen, device=self.device
@@ -239,13 +260,18 @@ class Trainer:
         self.step_count += 1
         now = time.perf_counter()
         row = {"step": float(self.step_count), **parts, "grad_norm": float(gnorm), "lr": lr}
-        row["steps_per_s"] = 1.0 / max(now - self._last_time, 1e-9)
-        self._last_time = now
-        if self.step_count % cfg.train.eval_every == 0:
-            row.update(self.evaluate())
+        # The step alone: evaluations, snapshots and the GUI's time between steps not counted.
+        row["steps_per_s"] = 1.0 / max(now - t0, 1e-9)
+        evals = self.evaluate() if self.step_count % cfg.train.eval_every == 0 else None
+        if evals:
+            bound = cfg.train.stop_at_kl
+            if bound > 0 and self.kl_reached_at is None and evals.get("kl", math.inf) <= bound:
+                self.kl_reached_at = self.step_count
         if self.step_count % cfg.train.guard_every == 0:
             self._keep_good()
-        self.history.append(row)
+        self.history.append(row, evals)
+        if evals:
+            row.update(evals)
         self._record_trails(obj)
         return row
 
@@ -262,7 +288,7 @@ class Trainer:
         good_step, state = self._good
         self._restore(state)
         self.step_count = good_step
-        self.history = [r for r in self.history if r.get("step", 0) <= good_step]
+        self.history.truncate_after(good_step)
         self._unsent_rows = min(self._unsent_rows, len(self.history))
         return good_step
 
@@ -280,14 +306,20 @@ class Trainer:
         if ch is None:
             return
         self._trails.append(ch[:8].detach().clone())
+        jumps = obj.chain_jumps()
+        self._trail_jumps.append(None if jumps is None else jumps[:8].detach().clone())
         if len(self._trails) > self._trail_len:
             self._trails.pop(0)
+            self._trail_jumps.pop(0)
 
     def train(self, steps: int, callback=None) -> None:
+        """``steps`` steps, fewer when ``train.stop_at_kl`` is reached (``stop_requested``)."""
         for _ in range(steps):
             self.step()
             if callback is not None:
                 callback(self)
+            if self.stop_requested:
+                return
 
     # ------------------------------------------------------------------------------ metrics
     @torch.no_grad()
@@ -358,8 +390,13 @@ class Trainer:
         ch = obj.chains()
         buf = obj.buffer()
         age = getattr(obj, "buffer_age", lambda: None)()
-        rows = tuple(self.history[self._unsent_rows :])
+        history = None
+        if len(self.history) - self._unsent_rows > MAX_SNAPSHOT_ROWS:
+            rows, history = (), History.from_arrays(self.history.to_arrays())
+        else:
+            rows = tuple([self.history[i] for i in range(self._unsent_rows, len(self.history))])
         events = tuple(self.events[self._unsent_events :])
+        del self.events[:-MAX_EVENTS]
         self._unsent_rows, self._unsent_events = len(self.history), len(self.events)
         trails = (
             torch.stack(self._trails, 1).cpu().numpy()
@@ -373,12 +410,21 @@ class Trainer:
             log_z=None if e is None else log_z_from_grid(e, self.box),
             chains=None if ch is None else ch[:max_chains].cpu().numpy().copy(),
             trails=trails,
+            trail_jumps=self._stacked_jumps() if trails is not None else None,
             buffer=None if buf is None else buf[:max_chains].cpu().numpy().copy(),
             buffer_age=None if age is None else age[:max_chains].cpu().numpy().copy(),
             rows=rows,
+            history=history,
             events=events,
             device=str(self.device),
         )
+
+    def _stacked_jumps(self) -> np.ndarray | None:
+        """(n_trails, length) bool: point j of a trail was reached by a jump or a restart."""
+        jumps = self._trail_jumps
+        if not jumps or any(j is None or j.shape != jumps[0].shape for j in jumps):
+            return None
+        return torch.stack(jumps, 1).cpu().numpy()
 
     # ------------------------------------------------------------------------------ state
     def _tensor_state(self) -> dict[str, torch.Tensor]:
@@ -399,18 +445,12 @@ class Trainer:
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._tensor_state().items()}
         tensors["data.train"] = self.train_x.cpu().contiguous()
         tensors["data.test"] = self.test_x.cpu().contiguous()
-        cols = sorted({k for r in self.history for k in r})
-        if self.history:
-            hist = np.full((len(self.history), len(cols)), np.nan)
-            for i, r in enumerate(self.history):
-                for j, c in enumerate(cols):
-                    hist[i, j] = r.get(c, np.nan)
-            tensors["history"] = torch.from_numpy(hist)
+        for k, v in self.history.to_arrays().items():
+            tensors[f"history.{k}"] = torch.from_numpy(v)
         meta = {
             "config": self.config.to_dict(),
             "step": self.step_count,
             "objectives": list(self.objectives),
-            "history_columns": cols,
             "events": [event_to_json(e) for e in self.events],
         }
         return tensors, meta
@@ -434,11 +474,7 @@ class Trainer:
             self.ctx.pretrain = True
         self._restore(tensors)
         self.step_count = int(meta["step"])
-        cols = meta.get("history_columns", [])
-        self.history = []
-        if "history" in tensors:
-            for row in tensors["history"].numpy():
-                self.history.append({c: float(v) for c, v in zip(cols, row) if not np.isnan(v)})
+        self.history = history_from_tensors(tensors, meta)
         self.events = events_from_json(meta.get("events", []))
         self._unsent_rows, self._unsent_events = 0, 0
         self._keep_good()
@@ -453,6 +489,21 @@ class Trainer:
             if name in self.extra_opts:
                 load_optimizer_tensors(self.extra_opts[name], f"extra_optim.{name}", t, self.device)
         self.gen.set_state(t["gen"].cpu())
+
+
+def history_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> History:
+    """The history a checkpoint holds: ``history.dense.*``/``history.eval.*`` columns, or the
+    one (rows, columns) ``history`` matrix of checkpoints written before the columns."""
+    if "history" in tensors:  # the older layout: NaN where a metric was not computed
+        cols = meta.get("history_columns", [])
+        rows = tensors["history"].numpy()
+        return History.from_rows(
+            {c: float(v) for c, v in zip(cols, row) if not np.isnan(v)} for row in rows
+        )
+    pre = "history."
+    return History.from_arrays(
+        {k[len(pre) :]: v.numpy() for k, v in tensors.items() if k.startswith(pre)}
+    )
 
 
 __all__ = ["Trainer", "Diverged", "resolve_device", "SECTIONS"]

@@ -30,6 +30,7 @@ from ..core.trainer import Trainer
 from .commands import (
     Command,
     Load,
+    LoadArms,
     MoveDevice,
     Reset,
     SampleMode,
@@ -72,7 +73,9 @@ class RunWorker(QThread):
     reset_done = Signal(object)  # RunConfigs of the new runs (after Reset, Load, MoveDevice)
     saved = Signal(str)  # checkpoint path
     loaded = Signal(str)  # checkpoint path (after the runs were replaced by it)
+    arms_loaded = Signal(object)  # tuple of checkpoint paths, one per arm (after LoadArms)
     file_failed = Signal(str)  # a Save/Load that was refused: one sentence; the runs go on
+    bound_reached = Signal(str)  # train.stop_at_kl reached: the runs paused; says where
     _posted = Signal()  # something waits in the outbox (emitted by the worker thread)
 
     def __init__(
@@ -237,6 +240,8 @@ class RunWorker(QThread):
             self._save(cmd.path)
         elif isinstance(cmd, Load):
             self._load(cmd.path)
+        elif isinstance(cmd, LoadArms):
+            self._load_arms(cmd.paths)
         elif isinstance(cmd, Stop):
             self._stop.set()
 
@@ -306,6 +311,20 @@ class RunWorker(QThread):
         self._install(RunGroup(trainer.config, NO_OVERRIDES, points, trainers=[trainer]))
         self._post("loaded", str(path))
 
+    def _load_arms(self, paths: tuple[str, ...]) -> None:
+        from ..core.arm_checkpoints import restore_group
+        from ..core.checkpoint import CheckpointError
+
+        try:
+            group = restore_group(paths)  # every arm built before anything is replaced
+        except CheckpointError as e:
+            self._post("file_failed", str(e))
+            return
+        if group.points is not None:
+            self._points = group.points
+        self._install(group)
+        self._post("arms_loaded", tuple(paths))
+
     def _install(self, group: RunGroup, keep_state: bool = False) -> None:
         self.group = group
         if not keep_state:
@@ -345,7 +364,13 @@ class RunWorker(QThread):
                 for t, run in zip(self.group.trainers, self._samples):
                     run.step(t)
             else:
+                already = self.group.stop_requested
                 self.group.step()
+                if not already and self.group.stop_requested:
+                    # Once per bound: Play continues past it (a new bound arms it again).
+                    self._halt()
+                    self._pacer.dirty = self._pacer.need_grid = True
+                    self._post("bound_reached", self.group.stop_message())
         except ArmDiverged as d:
             self._halt()
             self._pacer.dirty = self._pacer.need_grid = True

@@ -56,6 +56,11 @@ class Objective:
         """Latest negative samples (for display), or None."""
         return None
 
+    def chain_jumps(self) -> torch.Tensor | None:
+        """(n,) bool per chain of ``chains()``: it did not move there continuously from its
+        previous position (an augmentation move or a restart); None: no such information."""
+        return None
+
     def swap_rates(self) -> tuple[float, ...] | None:
         """Parallel tempering's swap acceptance per adjacent pair in the last update (None
         for every other sampler and objective)."""
