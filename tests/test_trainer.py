@@ -210,4 +210,5 @@ def test_every_shipped_preset_loads_and_trains_a_few_steps():
         t.train(3)
         row = t.history[-1]
         assert row["step"] == 3 and torch.isfinite(torch.tensor(row["loss"])), p.name
-        assert "nll" in row, p.name
+        # Image presets (digits) have no exact grid: their evaluation is the cheap one.
+        assert ("nll" if t.is_2d else "e_test") in row, p.name

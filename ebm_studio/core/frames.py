@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import field_meta
+from .history import History
 
 # ----------------------------------------------------------------------------- events
 
@@ -210,6 +211,12 @@ class Snapshot:
     static: StaticLayers | None = None  # in the first frame of a run only
     health: HealthSample | None = None
     sample: SampleInfo | None = None  # in sample mode only
+    # (n_trails, length) bool: trail point j was reached by an augmentation move (jump,
+    # rotation, reflection) or a chain restart, so the segment from j - 1 is not a path.
+    trail_jumps: np.ndarray | None = None
+    # The run's whole history as columns, in place of ``rows``, when more rows are unsent than
+    # a frame should carry as dicts (a reset or an opened checkpoint resends everything).
+    history: History | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QStyle, QVBoxLayout, QWidget
 from ..core.config import Config
 from ..core.frames import Frame, Snapshot
 from ..core.group import RunConfigs
+from ..core.history import History
 from .actions import make_action
 from .app import APP_NAME
 from .compare import CompareWindow
@@ -49,9 +50,6 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         self.settings = settings
         self._torch_threads = torch_threads
         self.last_snapshot: Snapshot | None = None
-        # The run's metric rows as they arrived with the frames (Export metrics CSV); a new
-        # run (reset, opened checkpoint) starts over and resends its whole history.
-        self.history: list[dict[str, float]] = []
         self.recorder = Recorder()
         self.compare_window: CompareWindow | None = None
         self.setWindowTitle(f"{APP_NAME} — {title}" if title else APP_NAME)
@@ -120,6 +118,13 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         QTimer.singleShot(0, self.data_panel.load_icons)
         c.start()
 
+    @property
+    def history(self) -> History:
+        """The run's metric rows as they arrived with the frames (Export metrics CSV): the
+        curves' columns, one copy. A new run (reset, opened checkpoint) starts over and its
+        worker resends the whole history."""
+        return self.curves.data.history
+
     # ------------------------------------------------------------------ construction
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -163,7 +168,6 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
     def show_frame(self, frame: Frame) -> None:
         snap = frame.arms[0]
         self.last_snapshot = snap
-        self.history.extend(snap.rows)
         self.landscape.show_snapshot(snap)
         if self.recorder.recording:
             self.recorder.capture(self.landscape)
@@ -175,7 +179,6 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
     def _on_run_reset(self, configs: RunConfigs) -> None:
         super()._on_run_reset(configs)
         self.curves.clear_run()
-        self.history.clear()
 
     def _on_pending_changed(self, keys: list[str]) -> None:
         if keys:

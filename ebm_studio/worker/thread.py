@@ -30,6 +30,7 @@ from ..core.trainer import Trainer
 from .commands import (
     Command,
     Load,
+    LoadArms,
     MoveDevice,
     Reset,
     SampleMode,
@@ -72,6 +73,7 @@ class RunWorker(QThread):
     reset_done = Signal(object)  # RunConfigs of the new runs (after Reset, Load, MoveDevice)
     saved = Signal(str)  # checkpoint path
     loaded = Signal(str)  # checkpoint path (after the runs were replaced by it)
+    arms_loaded = Signal(object)  # tuple of checkpoint paths, one per arm (after LoadArms)
     file_failed = Signal(str)  # a Save/Load that was refused: one sentence; the runs go on
     bound_reached = Signal(str)  # train.stop_at_kl reached: the runs paused; says where
     _posted = Signal()  # something waits in the outbox (emitted by the worker thread)
@@ -238,6 +240,8 @@ class RunWorker(QThread):
             self._save(cmd.path)
         elif isinstance(cmd, Load):
             self._load(cmd.path)
+        elif isinstance(cmd, LoadArms):
+            self._load_arms(cmd.paths)
         elif isinstance(cmd, Stop):
             self._stop.set()
 
@@ -306,6 +310,20 @@ class RunWorker(QThread):
             points = self._points = trainer.train_x.cpu().numpy().astype(np.float64)
         self._install(RunGroup(trainer.config, NO_OVERRIDES, points, trainers=[trainer]))
         self._post("loaded", str(path))
+
+    def _load_arms(self, paths: tuple[str, ...]) -> None:
+        from ..core.arm_checkpoints import restore_group
+        from ..core.checkpoint import CheckpointError
+
+        try:
+            group = restore_group(paths)  # every arm built before anything is replaced
+        except CheckpointError as e:
+            self._post("file_failed", str(e))
+            return
+        if group.points is not None:
+            self._points = group.points
+        self._install(group)
+        self._post("arms_loaded", tuple(paths))
 
     def _install(self, group: RunGroup, keep_state: bool = False) -> None:
         self.group = group
