@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ["8gaussians", "rings"]
 MCMC_PRESETS = ["cd", "pcd", "buffer-ml", "buffer-truecd", "short-run"]
 OBJECTIVE_PRESETS = ["nce", "fce", "snl", "sm", "dsm", "ssm"]
+IMAGE_PRESETS = ["img-ml", "img-truecd-vs-ml"]  # trained in test_image_presets.py
 EXPERIMENTS = [
     "exp-truecd-vs-ml",
     "exp-noise-funnel",
@@ -28,10 +29,11 @@ EXPERIMENTS = [
 
 
 def test_every_shipped_preset_is_trained_in_ci():
-    """A preset added to the package is either an experiment (test_experiments.py) or has a
-    CI dataset (test_mcmc_presets.py, test_objective_presets.py): none goes untrained."""
+    """A preset added to the package is an experiment (test_experiments.py), an image preset
+    (test_image_presets.py) or has a CI dataset (test_mcmc_presets.py,
+    test_objective_presets.py): none goes untrained."""
     shipped = {p.name for p in list_presets()}
-    assert shipped == set(CI_DATASET) | set(EXPERIMENTS)
+    assert shipped == set(CI_DATASET) | set(EXPERIMENTS) | set(IMAGE_PRESETS)
     assert sorted(CI_DATASET) == sorted(MCMC_PRESETS + OBJECTIVE_PRESETS)
 
 
