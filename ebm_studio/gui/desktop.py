@@ -95,7 +95,10 @@ class DesktopActions:
             group.addAction(act)
             self.theme_actions[name] = act
         self.theme_menu = sub
-        self.scheme = apply_theme(self, self.theme)
+        self.scheme = resolve(self.theme)
+        # Untouched, the studio keeps the platform's palette and its dark plots.
+        if self.theme != "system" or self.scheme == "light":
+            self.scheme = apply_theme(self, self.theme)
 
     # ------------------------------------------------------------------ theme
     def set_theme(self, theme: str) -> None:
