@@ -43,6 +43,7 @@ from .commands import (
     coalesce,
 )
 from .framing import MAX_DRAWN_CHAINS, SampleRun, dress
+from .live_metrics import LiveMetrics
 from .pacing import FramePacer
 
 USES_POINTS = ("drawn", "csv")  # datasets whose points come from the user, not a formula
@@ -97,6 +98,7 @@ class RunWorker(QThread):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pacer = FramePacer(grid_interval)
+        self._live = LiveMetrics()  # coarse-grid KL/NLL between the full evaluations
         self._threads = torch_threads or default_torch_threads()
         self._health = health
         # Worker-side state: touched only from run() (the worker thread).
@@ -212,6 +214,7 @@ class RunWorker(QThread):
         elif isinstance(cmd, SetPlaying):
             self._playing = cmd.playing
             self._remaining = 0
+            self._live.restart()
             p.steps_since_frame = 0
             p.need_grid = p.dirty = True
             self._set_state(self._busy_state() if cmd.playing else "paused")
@@ -223,6 +226,7 @@ class RunWorker(QThread):
         elif isinstance(cmd, TrainSteps):
             self._playing = False
             self._remaining = self._batch_total = max(int(cmd.n), 0)
+            self._live.restart()
             p.dirty = True
             self._set_state("training" if self._remaining else "paused")
         elif isinstance(cmd, SetStepsPerFrame):
@@ -312,6 +316,7 @@ class RunWorker(QThread):
             self._halt()
             self._batch_total = 0
         self._pacer.new_run(time.monotonic(), group.step_count)
+        self._live.restart()
         if self._sampling is not None:
             self._samples = [SampleRun.start(t, self._sampling) for t in group.trainers]
         self._post("reset_done", group.configs())
@@ -346,6 +351,7 @@ class RunWorker(QThread):
                     run.step(t)
             else:
                 self.group.step()
+                self._live.after_step(self.group.trainers)
         except ArmDiverged as d:
             self._halt()
             self._pacer.dirty = self._pacer.need_grid = True
