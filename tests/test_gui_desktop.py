@@ -183,14 +183,19 @@ def test_light_theme_colours_plots_and_persists(window, tmp_path):
     win = window(settings=settings)
     win.w.theme_actions["light"].trigger()
     assert win.w.landscape.backgroundBrush().color() == QColor("#ffffff")
-    assert win.w.curves.findChildren(pg.GraphicsView) or isinstance(win.w.curves, pg.GraphicsView)
     assert settings.value("theme") == "light"
     win.w.close()
     again = window(settings=settings)
     assert again.w.theme == "light" and again.w.theme_actions["light"].isChecked()
     assert again.w.landscape.backgroundBrush().color() == QColor("#ffffff")
+    again.train(2)
+    again.w.curves.redraw()
+    loss = again.w.curves.curves["loss"]  # drawn near-white for the dark plots
+    again.w.theme_timer.timeout.emit()
+    assert loss.opts["pen"].color().lightness() < 128
     again.w.set_theme("dark")
     assert again.w.landscape.backgroundBrush().color() == QColor("#15161a")
+    assert loss.opts["pen"].color() == QColor("#f0f0f0")  # its own colour again
 
 
 def test_recent_menus_open_their_entries(window, tmp_path):

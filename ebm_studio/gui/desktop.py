@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
@@ -72,7 +73,12 @@ class DesktopActions:
         app = QApplication.instance()
         if app is not None:
             app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
-        self.controller.run_reset.connect(self._recolour_new_plots)
+        # Curves and titles appear as their metrics first arrive, in the dark colours they
+        # were written with: a light theme looks them over once a second.
+        self.theme_timer = QTimer(self)
+        self.theme_timer.setInterval(1000)
+        self.theme_timer.timeout.connect(self._recolour_new_plots)
+        self.theme_timer.start()
 
     @staticmethod
     def _after(menu, action: QAction) -> QAction | None:
@@ -115,10 +121,8 @@ class DesktopActions:
         if self.theme == "system":
             self.scheme = apply_theme(self, "system")
 
-    def _recolour_new_plots(self, *_: object) -> None:
-        # The views draw in the dark colours they were written with; a light theme re-colours
-        # whatever a new run rebuilt.
-        if resolve(self.theme) == "light":
+    def _recolour_new_plots(self) -> None:
+        if self.scheme == "light":
             colour_plots(self, "light")
 
     # ------------------------------------------------------------------ drag and drop

@@ -10,11 +10,12 @@ code; a plot created later (a new run's curves) is coloured on the next ``apply_
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QWidget
 
 THEMES = ("system", "light", "dark")
@@ -83,19 +84,53 @@ def palette(scheme: str) -> QPalette:
     return p
 
 
+LIGHT_CURVE = 200  # a pen this light (HSL lightness, 0-255) vanishes on white
+TITLE_COLOURS = {"dark": "color:#bbbbbb", "light": "color:#555555"}
+# A darkened curve's own (dark-theme) colour, to restore it.
+ORIGINAL_PEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def colour_plots(root: QWidget, scheme: str) -> int:
-    """Background, axes and tick labels of every pyqtgraph view under ``root``; returns how
-    many views were coloured."""
+    """Background, axes, titles and too-light curves of every pyqtgraph view under ``root``;
+    returns how many views were coloured. Only what differs is set: an axis drawn from its
+    cache renders again only when its pen really changed."""
     c = PLOT_COLOURS[scheme]
     views = [root] if isinstance(root, pg.GraphicsView) else []
     views += root.findChildren(pg.GraphicsView)
+    other = TITLE_COLOURS["dark" if scheme == "light" else "light"]
     for view in views:
-        view.setBackground(c.background)
+        if view.backgroundBrush().color() != QColor(c.background):
+            view.setBackground(c.background)
         for item in view.scene().items():
             if isinstance(item, pg.AxisItem):
-                item.setPen(c.axis)
-                item.setTextPen(c.text)
+                if item.pen().color() != QColor(c.axis):
+                    item.setPen(c.axis)
+                if item.textPen().color() != QColor(c.text):
+                    item.setTextPen(c.text)
+            elif isinstance(item, pg.LabelItem) and other in item.text:
+                item.setText(item.text.replace(other, TITLE_COLOURS[scheme]))
+            elif isinstance(item, pg.PlotDataItem):
+                _colour_curve(item, scheme)
     return len(views)
+
+
+def _colour_curve(item: pg.PlotDataItem, scheme: str) -> None:
+    pen = item.opts.get("pen")
+    if not isinstance(pen, QPen) and pen is not None:
+        pen = pg.mkPen(pen)
+    if pen is None:
+        return
+    original = ORIGINAL_PEN.get(item)
+    if scheme == "light" and original is None and pen.color().lightness() > LIGHT_CURVE:
+        ORIGINAL_PEN[item] = pen.color().name()
+        dark = QPen(pen)
+        dark.setColor(pen.color().darker(350))
+        item.setPen(dark)
+    elif scheme == "dark" and original is not None:
+        del ORIGINAL_PEN[item]
+        restored = QPen(pen)
+        restored.setColor(QColor(original))
+        item.setPen(restored)
 
 
 def apply_theme(window: QWidget, theme: str) -> str:
