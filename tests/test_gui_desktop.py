@@ -216,3 +216,38 @@ def test_gui_command_refuses_an_unknown_target(capsys):
     assert cli.main(["gui", "picture.xyz"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "picture.xyz" in err and ".safetensors" in err and err.count("\n") == 1
+
+
+def test_gui_command_target_opens_in_the_window(qtbot, monkeypatch, tmp_path, small_config):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ebm_studio.core.targets import classify
+    from ebm_studio.gui.app import run_app
+    from ebm_studio.gui.main_window import MainWindow
+
+    monkeypatch.setattr(
+        "ebm_studio.gui.app.QSettings",
+        lambda *a: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+    )
+    monkeypatch.setattr(
+        "ebm_studio.gui.app.initial_config", lambda preset, settings: (small_config(), "test")
+    )
+    wanted = small_config(**{"sampler.step_size": 0.04})
+    seen, tries = [], []
+
+    def close_when_applied():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        live = [w for w in windows if w.isVisible() and w.frames_drawn > 0]
+        tries.append(1)
+        if live and live[0].controller.running_config.sampler.step_size == 0.04:
+            seen.append(live[0])
+            live[0].close()
+        elif live and len(tries) > 1200:  # a minute: give up, so the test fails, not hangs
+            live[0].close()
+        else:
+            QTimer.singleShot(50, close_when_applied)
+
+    QTimer.singleShot(50, close_when_applied)
+    assert run_app(target=classify(encode(wanted))) == 0
+    assert seen
