@@ -1,4 +1,5 @@
-"""Command-line entry points: gui, train, compare, eval, plot, sample, presets (README.md).
+"""Command-line entry points: gui, train, compare, eval, plot, sample, presets, and sweep and
+tune (ebm_studio/sweep/cli.py; README.md).
 
 User errors (bad preset, CSV, checkpoint, --set value) print one sentence and exit with code 2;
 a diverged run exits with code 3 and leaves the last good checkpoint.
@@ -169,14 +170,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    """A publication figure of a checkpoint (PDF, SVG, PNG, EPS). Every choice is checked
+    before the checkpoint is read, so a bad one costs nothing and writes nothing."""
     from .core.checkpoint import restore_trainer
-    from .core.figures import save_figure
+    from .core.figures import FigureError, run_data_from_trainer, run_figure, save_figure
+    from .core.figures.style import check_format, check_panels, check_style, check_width
 
-    trainer = restore_trainer(args.checkpoint)
     try:
-        save_figure(trainer, args.out, width=args.width)
-    except ValueError as e:
+        panels = check_panels(args.panels)
+        check_style(args.style)
+        check_width(args.width_in)
+        check_format(args.out)
+    except FigureError as e:
         raise UserError(str(e)) from None
+    if not 50 <= args.dpi <= 1200:
+        raise UserError(f"--dpi {args.dpi} is out of range; allowed: 50 to 1200")
+    if not 16 <= args.res <= 1024:
+        raise UserError(f"--res {args.res} is out of range; allowed: 16 to 1024")
+    trainer = restore_trainer(args.checkpoint)
+    run = run_data_from_trainer(trainer, args.res)
+    try:
+        fig = run_figure(
+            run,
+            panels,
+            style=args.style,
+            width_in=args.width_in,
+            log_kl=args.log_kl,
+            quantity=args.quantity,
+        )
+        save_figure(fig, args.out, dpi=args.dpi)
+    except FigureError as e:
+        raise UserError(f"{Path(args.checkpoint).name}: {e}") from None
     except OSError as e:
         raise cannot_write(args.out, e) from None
     print(f"wrote {args.out}")
@@ -184,16 +208,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Run chains on a frozen checkpoint and record them mixing (GIF, or MP4 with the extra)."""
+    """Run chains on a frozen checkpoint and record them mixing (GIF, or MP4 with the extra)
+    over the model's landscape, with axes and a colour bar."""
     import torch
     from tqdm import tqdm
 
     from .core.checkpoint import restore_trainer
-    from .core.figures import landscape_rgb, overlay_points, write_animation
+    from .core.figures import AxesFrame, FigureError, check_animation_path, write_animation
     from .core.samplers import Sampler
 
-    if Path(args.out).suffix.lower() not in (".gif", ".mp4"):
-        raise UserError(f"{args.out}: unsupported animation format; use .gif or .mp4")
+    try:
+        check_animation_path(args.out)
+    except FigureError as e:
+        raise UserError(str(e)) from None
     trainer = restore_trainer(args.checkpoint)
     config = trainer.config
     over = {"kind": args.sampler, "temperature": args.temperature, "step_size": args.step_size}
@@ -203,9 +230,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     sampler = Sampler(config.sampler, trainer.box)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
     x = trainer.sample_starts(args.chains, args.start, gen)
-    background = landscape_rgb(trainer, 320)
+    axes = AxesFrame(
+        trainer.energy_grid(200),
+        trainer.box,
+        title=f"{config.sampler.kind}, {args.chains} chains",
+    )
     per_frame = max(1, args.steps // args.frames)
-    frames = [overlay_points(background, x.cpu().numpy(), trainer.box)]
+    frames = [axes.frame(x.cpu().numpy())]
     bar = tqdm(total=args.steps, desc="sampling", unit="step", file=sys.stderr)
     done = 0
     while done < args.steps:
@@ -213,7 +244,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x, _ = sampler.run(trainer.model, x, k, gen)
         done += k
         bar.update(k)
-        frames.append(overlay_points(background, x.cpu().numpy(), trainer.box))
+        frames.append(axes.frame(x.cpu().numpy()))
     bar.close()
     try:
         write_animation(frames, args.out, fps=args.fps)
@@ -222,6 +253,32 @@ def cmd_sample(args: argparse.Namespace) -> int:
     except OSError as e:
         raise cannot_write(args.out, e) from None
     print(f"wrote {args.out} ({len(frames)} frames)")
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    """Compose two energies (checkpoints or data:NAME), print log Z and KL, write a checkpoint."""
+    from tqdm import tqdm
+
+    from .core.compose import ComposeError, compose_to_checkpoint
+
+    if not args.out.endswith(".safetensors"):
+        raise UserError(f"{args.out}: the composed checkpoint must be a .safetensors file")
+    bar = tqdm(total=args.steps, desc="distilling", unit="step", file=sys.stderr)
+    try:
+        r = compose_to_checkpoint(
+            args.a, args.b, args.op, args.out, steps=args.steps, progress=lambda i: bar.update(1)
+        )
+    except ComposeError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise cannot_write(args.out, e) from None
+    finally:
+        bar.close()
+    kl = "n/a (no exact truth)" if r["kl_to_truth"] is None else f"{r['kl_to_truth']:.4f}"
+    print(f"{args.op} of {args.a} and {args.b}: log Z {r['log_z']:.4f} (grid), KL to truth {kl}")
+    print(f"distilled into the MLP: KL(composed || checkpoint) {r['distil_kl']:.4f} nats")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -308,17 +365,25 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    pl = sub.add_parser("plot", help="combined figure (landscape, samples, curves)")
+    pl = sub.add_parser("plot", help="publication figure (landscape, samples, curves)")
     pl.add_argument("checkpoint")
-    pl.add_argument("--out", required=True, help="fig.png or fig.svg")
-    pl.add_argument("--width", type=int, default=1500, help="PNG width in pixels")
+    pl.add_argument("--out", required=True, help="fig.pdf, .svg, .png or .eps")
+    pl.add_argument("--panels", default="landscape,samples,curves", help="comma-separated panels")
+    pl.add_argument("--style", default="paper", help="paper (light, default) or dark")
+    pl.add_argument(
+        "--width-in", type=float, default=6.75, help="width in inches (3.35 single column)"
+    )
+    pl.add_argument("--log-kl", action="store_true", help="KL on a logarithmic axis")
+    pl.add_argument("--quantity", choices=("energy", "density", "log-density"), default="density")
+    pl.add_argument("--dpi", type=int, default=300, help="raster resolution (PNG)")
+    pl.add_argument("--res", type=int, default=256, help="landscape grid resolution")
     pl.set_defaults(func=cmd_plot)
 
     sa = sub.add_parser("sample", help="record chains mixing on a trained model")
     sa.add_argument("checkpoint")
     sa.add_argument("--chains", type=int, default=2000)
     sa.add_argument("--steps", type=int, default=200)
-    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh"))
+    sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh", "pt", "hmc"))
     sa.add_argument("--temperature", type=float)
     sa.add_argument("--step-size", type=float)
     sa.add_argument("--start", choices=("noise", "data"), default="noise")
@@ -328,8 +393,22 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("--out", required=True, help="chains.gif or chains.mp4")
     sa.set_defaults(func=cmd_sample)
 
+    co = sub.add_parser(
+        "compose", help="product, mixture or difference of two energies, as a checkpoint"
+    )
+    co.add_argument("a", help="checkpoint path or data:NAME (a dataset's exact energy)")
+    co.add_argument("b", help="checkpoint path or data:NAME")
+    co.add_argument("--op", choices=("product", "mixture", "difference"), default="product")
+    co.add_argument("--steps", type=int, default=2000, help="distillation steps")
+    co.add_argument("--out", required=True, help="composed.safetensors")
+    co.set_defaults(func=cmd_compose)
+
     ps = sub.add_parser("presets", help="list shipped presets")
     ps.set_defaults(func=cmd_presets)
+
+    from .sweep.cli import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub)
     return p
 
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from ebm_studio.core.render import colormap_lut
+from ebm_studio.core.figures import colormap_lut
 from ebm_studio.core.share import encode
 from ebm_studio.gui.app import initial_config, run_app
 from ebm_studio.gui.export import qimage_to_rgb

@@ -173,6 +173,10 @@ def test_sampler_fields_follow_the_sampler(window):
     p("sampler.kind").setValue("rwmh")
     assert not visible("sampler.adapt") and not visible("sampler.grad_clamp")
     assert visible("sampler.step_size") and visible("sampler.temperature")
+    assert not visible("sampler.pt_replicas") and not visible("sampler.hmc_leapfrog")
+    p("sampler.kind").setValue("pt")
+    assert visible("sampler.pt_replicas") and visible("sampler.grad_clamp")
+    assert not visible("sampler.hmc_leapfrog") and not visible("sampler.noise_mode")
     # A whole new config (a preset) updates the panel as well.
     win.c.set_config(win.c.config.with_value("sampler.kind", "mala"))
     assert visible("sampler.adapt")

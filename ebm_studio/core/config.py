@@ -52,13 +52,14 @@ DATASETS = (
     "spirals",
     "pinwheel",
     "swissroll",
+    "unequal3",
     "csv",
     "image",
     "drawn",
 )
 OBJECTIVES = ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl")
 CHAIN_STARTS = ("data", "persistent", "buffer", "noise")
-SAMPLERS = ("langevin", "mala", "rwmh")
+SAMPLERS = ("langevin", "mala", "rwmh", "pt", "hmc")
 ACTIVATIONS = ("silu", "leakyrelu", "softplus", "tanh", "relu", "elu")
 
 
@@ -137,6 +138,15 @@ class SamplerConfig:
     clamp_box: bool = param(False, help="clamp chains to the box")
     n_chains: int = param(256, lo=1, hi=2_000_000, help="negative chains per update")
     # MALA step adaptation toward the optimal 0.574 acceptance.
+    # Parallel tempering (core/tempering.py): replicas on a geometric ladder from T to
+    # T * pt_top_temp; 32 rungs already cost 32 energy evaluations per chain and step.
+    pt_replicas: int = param(6, lo=2, hi=32, help="PT replicas (ladder size)")
+    pt_top_temp: float = param(
+        20.0, lo=1.1, hi=1000.0, help="PT top temperature (multiple of T)", log=True
+    )
+    pt_move: str = param("mala", choices=("mala", "langevin"), help="PT move within a replica")
+    # HMC: step_size is the leapfrog step epsilon.
+    hmc_leapfrog: int = param(10, lo=1, hi=200, help="HMC leapfrog steps per proposal")
     adapt: bool = param(False, help="adapt MALA step toward acceptance target")
     target_accept: float = param(0.574, lo=0.05, hi=0.95, help="MALA acceptance target")
     # Data-augmentation transitions (Du et al. 2021): a random transform applied to chains,

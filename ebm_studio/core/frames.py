@@ -165,11 +165,13 @@ class StaticLayers:
 @dataclass(frozen=True)
 class HealthSample:
     """Energies of a few hundred points per frame for the chain-health panel: a fixed data
-    sample, the first drawn chains, the first buffer entries (None where a run has none)."""
+    sample, the first drawn chains, the first buffer entries (None where a run has none);
+    with parallel tempering, the swap acceptance of each adjacent pair of the ladder."""
 
     data: np.ndarray
     chains: np.ndarray | None = None
     buffer: np.ndarray | None = None
+    swap_rates: tuple[float, ...] | None = None
 
     def parts(self) -> dict[str, np.ndarray]:
         """The samples present, by name ("data", "chains", "buffer")."""
@@ -184,7 +186,8 @@ class SampleInfo:
     steps: int
     mean_energy: float
     grad_norm: float
-    acceptance: float | None = None  # MALA and random-walk MH only
+    acceptance: float | None = None  # MALA, random-walk MH, HMC and PT's MALA moves only
+    swap_rates: tuple[float, ...] | None = None  # parallel tempering only
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import fast_energy
+from . import fast_energy, tempering
 from .config import BufferConfig, SamplerConfig
 from .fast_energy import FastMLPEnergy
 
@@ -37,12 +37,14 @@ def compile_allowed() -> bool:
 
 @dataclass
 class SamplerStats:
-    """Averages over the steps of one ``run`` call (acceptance is None for ULA)."""
+    """Averages over the steps of one ``run`` call (acceptance is None for ULA); for parallel
+    tempering the swap acceptance of each adjacent pair of the ladder, coldest pair first."""
 
     acceptance: float | None
     mean_energy: float
     grad_norm: float
     steps: int
+    swap_rates: tuple[float, ...] | None = None
 
 
 def energy_and_grad(
@@ -80,6 +82,8 @@ class Sampler:
         self._fast: FastMLPEnergy | None = None
         # The hand-written path's hidden-layer buffers, kept from run to run (CPU only).
         self._buf: fast_energy.Workspace | None = None
+        self._exact = tempering.ExactRun()  # PT's hot replicas live here between runs
+        self.last_stats: SamplerStats | None = None
 
     def _workspace(self, x: torch.Tensor) -> fast_energy.Workspace | None:
         assert self._fast is not None
@@ -104,9 +108,12 @@ class Sampler:
         self.cfg = cfg
 
     # -- single steps --------------------------------------------------------------------
-    def _grad(self, g: torch.Tensor) -> torch.Tensor:
+    def clamp_grad(self, g: torch.Tensor) -> torch.Tensor:
+        """The gradient as the sampler uses it (``grad_clamp`` per coordinate, 0 = off)."""
         c = self.cfg.grad_clamp
         return g.clamp(-c, c) if c > 0 else g
+
+    _grad = clamp_grad
 
     def _clamp(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp(-self.box, self.box) if self.cfg.clamp_box else x
@@ -219,6 +226,9 @@ class Sampler:
     ) -> tuple[torch.Tensor, SamplerStats]:
         """Run ``steps`` sampler steps from ``x``. The last ``differentiable_last`` steps keep
         their autograd graph (for the KL term); the rest run detached, block by block."""
+        if self.cfg.kind in tempering.EXACT_KINDS:
+            x, self.last_stats = self._run_exact(energy, x, steps, gen)
+            return x, self.last_stats
         n = x.shape[0]
         self._fast = (
             FastMLPEnergy.from_module(energy)
@@ -245,7 +255,16 @@ class Sampler:
             # Robbins-Monro on log step toward the target acceptance (between updates only).
             self.step_size *= math.exp(0.5 * (acc - self.cfg.target_accept))
             self.step_size = min(max(self.step_size, 1e-6), 10.0)
-        return x_out, SamplerStats(acc, e_sum / denom, g_sum / denom, steps)
+        self.last_stats = SamplerStats(acc, e_sum / denom, g_sum / denom, steps)
+        return x_out, self.last_stats
+
+    def _run_exact(self, energy, x, steps, gen) -> tuple[torch.Tensor, SamplerStats]:
+        """PT or HMC (core/tempering.py): no autograd graph through the steps."""
+        if steps == 0:
+            with torch.no_grad():
+                return x.detach(), SamplerStats(None, float(energy(x).mean()), 0.0, 0)
+        x, (acc, e, g, rates) = self._exact.run(self, energy, x, steps, gen)
+        return x, SamplerStats(acc, e, g, steps, rates)
 
     def _run_block(self, energy, x, steps, plain, gen):
         step_fn = {"langevin": self._langevin, "mala": self._mala, "rwmh": self._rwmh}[

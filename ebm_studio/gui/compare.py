@@ -34,6 +34,7 @@ from .compare_curves import ARM_COLOURS, CompareCurves
 from .controller import Controller
 from .landscape import LandscapeView
 from .plotting import BACKGROUND
+from .publication import publication_dialog
 from .run_window import RunWindow
 
 ARM_B = 1
@@ -177,6 +178,15 @@ class CompareWindow(RunWindow):
         bar.addAction(self.apply_action)
         bar.addSeparator()
         bar.addAction(self.use_main_action)
+        self.publication_action = make_action(
+            self,
+            "Export figure",
+            "Ctrl+Shift+E",
+            lambda: publication_dialog(self),
+            tip="Both arms side by side on one colour scale, curves overlaid (PDF, SVG, PNG)",
+        )
+        bar.addSeparator()
+        bar.addAction(self.publication_action)
         self.toolbar = bar
 
     # ------------------------------------------------------------------ settings

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.config import DATASETS, Config, DataConfig, field_meta
-from ..core.render import density_image, points_histogram
+from ..core.figures.raster import density_image, points_histogram
 from .controller import Controller
 from .landscape import LandscapeView
 

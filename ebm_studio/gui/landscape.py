@@ -8,6 +8,8 @@ as tiny segments of one ``PlotCurveItem(connect="pairs")`` (``plotting.dots``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -165,6 +167,20 @@ def _overlay_lut(rgb: tuple[int, int, int]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- draw mode
+
+
+@dataclass(frozen=True)
+class ShownLayers:
+    """The data behind a landscape view's picture: box, energy grid (rows = y), the
+    dataset's exact log-density and points, and the last frame (chains, buffer, step)."""
+
+    box: float
+    energy: np.ndarray | None
+    true_log_p: np.ndarray | None
+    data: np.ndarray | None
+    last: Snapshot | None
+
+
 class DrawViewBox(pg.ViewBox):
     """A ViewBox that, in draw mode, turns left-button drags into painted points."""
 
@@ -209,6 +225,7 @@ class LandscapeView(pg.GraphicsLayoutWidget):
         self._energy: np.ndarray | None = None
         self._log_z: float | None = None
         self._true_log_p: np.ndarray | None = None
+        self._data_points: np.ndarray | None = None
         self._last: Snapshot | None = None
         self._fitted: dict[int, tuple] = {}
         self.drawn: list[tuple[float, float]] = []
@@ -340,8 +357,13 @@ class LandscapeView(pg.GraphicsLayoutWidget):
         self._last = snap
         self._draw_points(snap)
 
+    def shown_layers(self) -> ShownLayers:
+        """What the view shows now (the last grid and frame), for a publication figure."""
+        return ShownLayers(self.box, self._energy, self._true_log_p, self._data_points, self._last)
+
     def _set_static(self, layers: StaticLayers) -> None:
         self.data.setData(*dots(layers.data))
+        self._data_points = layers.data
         self._true_log_p = layers.true_log_p
         self._draw_true_contours()
 

@@ -16,12 +16,14 @@ from ..core.group import RunConfigs
 from .actions import make_action
 from .app import APP_NAME
 from .compare import CompareWindow
+from .compose_dialog import install_compose
 from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
 from .data_panel import DataPanel
 from .desktop import DesktopActions
 from .export import Recorder, has_mp4
+from .guide import install_guide
 from .health import HealthPanel
 from .help_menu import HelpActions, build_help_menu
 from .landscape import LandscapeView
@@ -106,6 +108,8 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
         build_menus(self)
         build_help_menu(self)
         self.setup_desktop()
+        install_guide(self)  # after the menus: it adds to View and Help
+        install_compose(self)  # File > Compose...
 
         c.pending_changed.connect(self._on_pending_changed)
         c.message_posted.connect(self._on_message_posted)

@@ -8,6 +8,7 @@ from PySide6.QtGui import QKeySequence
 
 from ..core.config import ConfigError
 from .actions import make_action
+from .publication import publication_dialog
 from .recent import RecentFiles
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ def build_menus(w: MainWindow) -> None:
     for dock in (w.settings_dock, w.curves_dock, w.health_dock):
         w.view_menu.addAction(dock.toggleViewAction())
     w.view_menu.addAction(w.transport.toggleViewAction())
+    from .sweep_actions import install_sweep_actions
+
+    install_sweep_actions(w)
 
 
 def _file_menu(w: MainWindow) -> None:
@@ -69,8 +73,17 @@ def _file_menu(w: MainWindow) -> None:
     file_menu.addAction(w.save_checkpoint_action)
     file_menu.addSeparator()
     w.export_menu = file_menu.addMenu("&Export")
-    w.export_action = make_action(w, "&Figure (PNG, SVG)...", "Ctrl+E", w.export_dialog)
+    w.export_action = make_action(
+        w, "&Figure as on screen (PNG, SVG)...", "Ctrl+E", w.export_dialog
+    )
     w.export_menu.addAction(w.export_action)
+    w.publication_action = make_action(
+        w,
+        "&Publication figure (PDF, SVG, PNG, EPS)...",
+        "Ctrl+Shift+E",
+        lambda: publication_dialog(w),
+    )
+    w.export_menu.addAction(w.publication_action)
     w.export_menu.addAction("&Metrics CSV...", w.export_metrics_dialog)
     w.export_menu.addAction(w.record_action)
     file_menu.addAction("Export &metrics CSV...", w.export_metrics_dialog)

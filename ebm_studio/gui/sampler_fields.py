@@ -3,7 +3,8 @@ others, as it hides the objective fields an objective does not use (all stay in 
 and in saved presets).
 
 Read off ``core/samplers.py``: MALA's noise is always sqrt(2 eta T) and its proposals are not
-clamped; random-walk MH uses no gradient; only Langevin has a decoupled noise.
+clamped; random-walk MH uses no gradient; only Langevin has a decoupled noise; the ladder is
+parallel tempering's and the leapfrog count HMC's (``core/tempering.py``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from ..core.config import Config
 SAMPLER_FIELDS = {
     "noise_mode": {"langevin"},
     "noise": {"langevin"},
-    "grad_clamp": {"langevin", "mala"},
+    "grad_clamp": {"langevin", "mala", "pt", "hmc"},
     "clamp_box": {"langevin", "rwmh"},
     "adapt": {"mala"},
     "target_accept": {"mala"},
+    "pt_replicas": {"pt"},
+    "pt_top_temp": {"pt"},
+    "pt_move": {"pt"},
+    "hmc_leapfrog": {"hmc"},
 }
 # field -> (field, values) it also depends on: shown only while that field has such a value.
 SAMPLER_CONDITIONS = {

@@ -76,7 +76,9 @@ class SampleRun:
         self.x = x.detach()
         self.steps += stats.steps
         self.trails.append(self.x[:TRAIL_CHAINS].cpu())
-        self.info = SampleInfo(self.steps, stats.mean_energy, stats.grad_norm, stats.acceptance)
+        self.info = SampleInfo(
+            self.steps, stats.mean_energy, stats.grad_norm, stats.acceptance, stats.swap_rates
+        )
 
     def into(self, snap: Snapshot) -> Snapshot:
         """``snap`` with this run's chains and trails in place of the trainer's."""
@@ -115,7 +117,8 @@ def health_sample(t: Trainer, snap: Snapshot) -> HealthSample:
 
     data = energies(t.train_x[:HEALTH_SAMPLE])
     assert data is not None
-    return HealthSample(data, energies(snap.chains), energies(snap.buffer))
+    swaps = snap.sample.swap_rates if snap.sample is not None else t.objective.swap_rates()
+    return HealthSample(data, energies(snap.chains), energies(snap.buffer), swaps)
 
 
 def dress(

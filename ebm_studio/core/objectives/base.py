@@ -56,6 +56,11 @@ class Objective:
         """Latest negative samples (for display), or None."""
         return None
 
+    def swap_rates(self) -> tuple[float, ...] | None:
+        """Parallel tempering's swap acceptance per adjacent pair in the last update (None
+        for every other sampler and objective)."""
+        return None
+
     def buffer(self) -> torch.Tensor | None:
         return None
 

@@ -72,8 +72,9 @@ class MCMCObjective(Objective):
             x0, _, _ = self.sampler.augment(self.ctx.model, x0, e0, self.ctx.gen)
         use_kl = ocfg.kl_weight > 0 or ocfg.ent_weight > 0
         k_graph = min(ocfg.kl_steps, cfg.sampler.steps) if use_kl else 0
-        if k_graph and cfg.sampler.kind == "rwmh":
-            k_graph = 0  # RWMH moves do not depend on theta: nothing to differentiate
+        if k_graph and cfg.sampler.kind in ("rwmh", "pt", "hmc"):
+            # RWMH moves do not depend on theta; PT and HMC keep no graph (core/tempering.py)
+            k_graph = 0
         x_neg, stats = self.sampler.run(
             self.ctx.model, x0, cfg.sampler.steps, self.ctx.gen, differentiable_last=k_graph
         )
@@ -137,6 +138,10 @@ class MCMCObjective(Objective):
 
     def chains(self) -> torch.Tensor | None:
         return self._last_chains
+
+    def swap_rates(self) -> tuple[float, ...] | None:
+        stats = self.sampler.last_stats
+        return None if stats is None else stats.swap_rates
 
     def buffer(self) -> torch.Tensor | None:
         s = self.starts.get(self.cfg.objective.start)
