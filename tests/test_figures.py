@@ -270,3 +270,28 @@ def test_cli_plot_refuses_curves_from_a_checkpoint_without_them(tmp_path, capsys
     assert "nocurves.safetensors" in err and "no metric curves" in err and "allowed" in err
     assert not out.exists()
     assert plot(ckpt, out, "--panels", "landscape,samples", "--res", "32") == 0
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_compare_title_names_every_arm_once_and_what_they_share(n):
+    from ebm_studio.core.figures import compare_figure
+
+    rng = np.random.default_rng(0)
+    runs = [
+        RunData(
+            box=4.0,
+            energy=rng.normal(size=(16, 16)),
+            step=100,
+            objective=("cd", "pcd", "buffer-ml", "nce")[i],
+            dataset="8gaussians",
+            metrics={"kl": 0.5 / (i + 1)},
+        )
+        for i in range(n)
+    ]
+    labels = [f"arm{i}" for i in range(n)]
+    title = compare_figure(runs, labels).get_suptitle()
+    assert title.count("step 100") == 1  # shared parts once, not per arm
+    for run, label in zip(runs, labels):
+        assert title.count(f"{label}: ") == 1
+        assert f"{run.objective} on 8gaussians" in title
+        assert f"KL {run.metrics['kl']:.3g} nats" in title
