@@ -137,11 +137,12 @@ def bench_langevin(quick: bool, device: torch.device) -> dict:
     return out
 
 
-def bench_train(quick: bool, device: torch.device) -> dict:
+def bench_train(quick: bool, device: torch.device, base: Config | None = None) -> dict:
     steps = 10 if quick else 40
     out = {}
     for name in ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl"):
-        cfg = Config().with_value("objective.name", name).with_value("train.device", device.type)
+        cfg = (base or Config()).with_value("objective.name", name)
+        cfg = cfg.with_value("train.device", device.type)
         cfg = cfg.with_value("train.eval_every", 10**6).with_value("objective.flow_pretrain", 0)
         try:
             t = Trainer(cfg)
@@ -175,41 +176,98 @@ def bench_gui(quick: bool) -> dict | None:
     return gui_bench.run(quick)
 
 
-def bench_gpu(quick: bool) -> dict | None:
-    if not torch.cuda.is_available():
+# The gpu section on a CPU (gpu_check.sh --dry-run) checks the code path, not the speed: runs
+# this small take a fraction of a second even on a loaded 2-core machine.
+DRY_RUN_SIZES = (
+    ("model.width", 16),
+    ("model.depth", 2),
+    ("sampler.n_chains", 32),
+    ("buffer.size", 64),
+    ("train.batch_size", 32),
+    ("data.n_train", 500),
+    ("data.n_test", 200),
+    ("objective.proposal_samples", 64),
+)
+
+
+def shrink(cfg: Config) -> Config:
+    for key, value in DRY_RUN_SIZES:
+        cfg = cfg.with_value(key, value)
+    return cfg
+
+
+def bench_gpu(quick: bool, device: str = "cuda", n: int = 1_000_000) -> dict | None:
+    """Langevin at ``n`` chains eager and compiled, the fraction of FP32 peak, the train step
+    with 20 sampler steps, steps/s of every objective and of buffer-ml in a worker-like thread
+    against the CPU. ``device="cpu"`` with a small ``n`` is gpu_check.sh's dry run."""
+    if device == "cuda" and not torch.cuda.is_available():
         return None
-    dev = torch.device("cuda")
+    dev = torch.device(device)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     model = build_model(ModelConfig()).to(dev)
-    n, steps = 1_000_000, 20
+    steps = 20
+    small = shrink(Config())
     x0 = torch.randn(n, 2, device=dev)
     gen = torch.Generator(device=dev).manual_seed(0)
     rates = {}
-    for name, compiled in (("eager", False), ("compiled", True)):
+    # Compiling on a CPU takes minutes and is slower there (config.py): GPU only.
+    variants = (("eager", False), ("compiled", True)) if dev.type == "cuda" else (("eager", False),)
+    for name, compiled in variants:
         sampler = Sampler(SamplerConfig(step_size=0.01, compile=compiled), box=4.5)
 
         def run(sampler=sampler):
             sampler.run(model, x0, steps, gen, block=n)
-            torch.cuda.synchronize()
+            sync()
 
         rates[name] = n * steps / median_time(run, 3)
     rate = max(rates.values())
     peak = matmul_peak(dev)
-    cfg = Config().with_value("train.device", "cuda").with_value("train.eval_every", 10**6)
+    base = small if dev.type == "cpu" else Config()
+    cfg = base.with_value("train.device", device).with_value("train.eval_every", 10**6)
     t = Trainer(cfg)
     t.train(5)
 
     def train():
         t.train(20)
-        torch.cuda.synchronize()
+        sync()
 
-    return {
+    out = {
+        "chains": n,
         "chain_steps_per_s_1M": rate,
         "chain_steps_per_s_1M_eager": rates["eager"],
-        "chain_steps_per_s_1M_compiled": rates["compiled"],
+        "chain_steps_per_s_1M_compiled": rates.get("compiled"),
         "peak_fraction": rate * 2 * mlp_flops_per_eval(ModelConfig()) / peak,
         "train_step_ms": 1000 * median_time(train, 3) / 20,
-        "device": torch.cuda.get_device_name(),
+        "train_steps_per_s": bench_train(quick, dev, small if dev.type == "cpu" else None),
+        "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
     }
+    # The studio's worker on buffer-ml: steps/s of its trainer in a thread with the worker's
+    # torch thread count, on this device and on the CPU (target: >= 5x on a GPU).
+    try:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import gui_bench  # type: ignore
+
+        from ebm_studio.core.presets import load_preset
+        from ebm_studio.worker.thread import default_torch_threads
+    except ImportError:
+        return out
+    ml = load_preset("buffer-ml").config.with_value("train.eval_every", 10**6)
+    if dev.type == "cpu":
+        ml = shrink(ml)
+    seconds = 0.5 if dev.type == "cpu" else 2.0 if quick else 8.0
+    rates = {
+        d: gui_bench.headless_steps_per_s(
+            ml.with_value("train.device", d), seconds, default_torch_threads()
+        )
+        for d in dict.fromkeys((device, "cpu"))
+    }
+    out["worker_buffer_ml_steps_per_s"] = rates[device]
+    out["worker_buffer_ml_vs_cpu"] = rates[device] / rates["cpu"]
+    return out
 
 
 def main() -> None:
@@ -217,6 +275,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--only", default="langevin,train,grid,gui,gpu")
+    ap.add_argument("--gpu-device", default="cuda", help="the gpu section's device (cpu: dry run)")
+    ap.add_argument("--gpu-chains", type=int, default=1_000_000, help="the gpu section's chains")
     args = ap.parse_args()
     dev = torch.device("cpu")
     want = set(args.only.split(","))
@@ -230,7 +290,7 @@ def main() -> None:
     if "gui" in want:
         res["gui"] = bench_gui(args.quick)
     if "gpu" in want:
-        res["gpu"] = bench_gpu(args.quick)
+        res["gpu"] = bench_gpu(args.quick, args.gpu_device, args.gpu_chains)
     print_table(res)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))

@@ -97,6 +97,7 @@ def test_shipped_presets_load_and_round_trip(tmp_path):
         assert q.config == p.config
         assert q.kl_bound == p.kl_bound
         assert (q.description, q.explanation, q.hint) == (p.description, p.explanation, p.hint)
+        assert q.guide == p.guide
 
 
 def test_preset_errors_name_file_and_key():

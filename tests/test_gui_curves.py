@@ -9,7 +9,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, Series, follow, nice_range
+from ebm_studio.gui.curve_data import CurveData
+from ebm_studio.gui.curves import RANGE_SHRINK, CurvesPanel, follow, nice_range
 from ebm_studio.gui.export import qimage_to_rgb
 
 
@@ -40,18 +41,16 @@ def test_follow_keeps_a_range_until_the_data_leave_or_shrink_inside_it():
     assert shrunk != r and shrunk[0] <= 5.0 and shrunk[1] >= 5.0 + small
 
 
-def test_series_bounds_follow_appends_and_rollbacks():
-    s = Series()
-    assert s.bounds() is None
+def test_curve_bounds_follow_appends_and_rollbacks():
+    data = CurveData()
+    assert "y" not in data.plotted()
     for step, y in enumerate([3.0, -1.0, 7.0, 2.0], start=1):
-        s.append(step, y)
-    assert s.bounds() == (1.0, 4.0, -1.0, 7.0)
-    s.truncate_from(3)  # steps 3 and 4 undone: 7 was among them
-    assert s.bounds() == (1.0, 2.0, -1.0, 3.0)
-    s.truncate_from(1)
-    assert s.bounds() is None
-    s.append(5, 4.0)
-    assert s.bounds() == (5.0, 5.0, 4.0, 4.0)
+        data.add_row({"step": step, "y": y})
+    assert data.view("y").bounds() == (1.0, 4.0, -1.0, 7.0)
+    data.add_row({"step": 3, "y": 0.5})  # steps 3 and 4 undone (7 was among them), 3 again
+    assert data.view("y").bounds() == (1.0, 3.0, -1.0, 3.0)
+    data.add_row({"step": 1, "y": 4.0})
+    assert data.view("y").bounds() == (1.0, 1.0, 4.0, 4.0)
 
 
 def double_click(widget, pos: QPoint) -> None:
@@ -183,3 +182,28 @@ def test_markers_merge_edits_of_one_setting_by_key(qtbot):
     ]
     first = panel.markers[0]
     assert first.lines[0].value() == 10 and first.lines[0].label.format == first.event.label
+
+
+def test_curves_draw_a_width_bound_reduction_and_a_zoom_shows_every_row(qtbot):
+    from ebm_studio.core.frames import Snapshot
+    from ebm_studio.core.history import History
+
+    panel = _panel(qtbot)
+    n = 200_000
+    steps = np.arange(1, n + 1, dtype=float)
+    loss = np.sin(steps / 500) + np.random.default_rng(0).normal(0, 0.1, n)
+    history = History.from_arrays({"dense.step": steps, "dense.loss": loss})
+    panel.add_snapshot(Snapshot(n, 4.5, None, None, None, None, None, None, history=history))
+    panel.redraw()
+    curve = panel.curves["loss"]
+    width = panel.plots[0].getViewBox().width()
+    assert len(curve.xData) <= 4 * width + 4  # two points per bin, at most two bins a pixel
+    assert curve.yData.max() == loss.max() and curve.yData.min() == loss.min()
+    panel.ranges.user_x = True  # as a mouse zoom does
+    panel.plots[0].setXRange(1000, 1100, padding=0)
+    QApplication.processEvents()
+    panel.redraw()
+    x0, x1 = panel.plots[0].getViewBox().viewRange()[0]
+    assert x1 - x0 < 1000  # zoomed in: a few hundred rows at most in view
+    shown = dict(zip(curve.xData, curve.yData))
+    assert all(shown[s] == loss[s - 1] for s in range(int(np.ceil(x0)), int(x1) + 1))

@@ -73,6 +73,11 @@ def test_double_click_opens_that_trial_in_the_main_window(window, qtbot, sweep_f
 
 
 def test_two_selected_trials_open_in_compare_mode(window, qtbot, sweep_folder):
+    """Arm A continues trial 0000's checkpoint and arm B trial 0004's (same seed, step size
+    0.01 and 0.04): their energies on a fixed batch are the checkpoints'."""
+    import torch
+
+    from ebm_studio.core.checkpoint import LoadedModel, load_checkpoint
     from ebm_studio.gui.sweep_actions import open_sweep
 
     h = window()
@@ -86,8 +91,33 @@ def test_two_selected_trials_open_in_compare_mode(window, qtbot, sweep_folder):
     assert pairs == [(str(sweep_folder / "trials" / "0000"), str(sweep_folder / "trials" / "0004"))]
     cmp = h.w.sweep_windows[-1]
     assert cmp is not win
+    qtbot.addWidget(cmp)  # closed (its worker stopped) even if an assertion fails
+    loaded: list = []
+    cmp.controller.checkpoints_loaded.connect(loaded.append)
+    h.wait(lambda: bool(loaded) and cmp.controller.state == "paused")
+    x = torch.linspace(-3, 3, 64).reshape(32, 2)
+    want = [load_checkpoint(win.checkpoint(t)).energy(x) for t in ("0000", "0004")]
+    assert not torch.equal(*want)  # the two trials learned different weights
+    got = [LoadedModel(t).energy(x) for t in cmp.controller.thread.trainers]
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert [t.step_count for t in cmp.controller.thread.trainers] == [3, 3]
     assert cmp.controller.config.sampler.step_size == 0.01
+    assert cmp.overrides_edit.text() == "sampler.step_size=0.04"
     cmp.close()
+    win.close()
+
+
+def test_two_trials_on_different_seeds_are_refused(window, qtbot, sweep_folder):
+    from ebm_studio.gui.sweep_actions import compare_trials, open_sweep
+
+    h = window()
+    win = open_sweep(h.w, sweep_folder)
+    n = len(h.w.sweep_windows)
+    trials = sweep_folder / "trials"
+    assert compare_trials(h.w, str(trials / "0000"), str(trials / "0001"), win) is None
+    assert "train.seed is 0 in arm A and 1 in arm B" in win.status.text()
+    assert "train.seed" in h.w.statusBar().currentMessage()
+    assert len(h.w.sweep_windows) == n  # no compare window opened
     win.close()
 
 

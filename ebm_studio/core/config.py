@@ -52,13 +52,18 @@ DATASETS = (
     "spirals",
     "pinwheel",
     "swissroll",
+    "unequal3",
     "csv",
     "image",
     "drawn",
+    "digits",
+    "mnist",
 )
+# Image data sets (chains of shape (N, 1, H, W)); the exact-grid metrics are 2D-only.
+IMAGE_DATASETS = ("digits", "mnist")
 OBJECTIVES = ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl")
 CHAIN_STARTS = ("data", "persistent", "buffer", "noise")
-SAMPLERS = ("langevin", "mala", "rwmh")
+SAMPLERS = ("langevin", "mala", "rwmh", "pt", "hmc")
 ACTIVATIONS = ("silu", "leakyrelu", "softplus", "tanh", "relu", "elu")
 
 
@@ -74,12 +79,19 @@ class DataConfig:
     box: float = param(4.5, lo=0.5, hi=100.0, live=False, unit="", help="box half-width")
     # Noise scale of the distribution (std of the Gaussians, radial std of rings, curve noise).
     std: float = param(0.0, lo=0.0, hi=5.0, live=False, help="noise std (0 = dataset default)")
-    # Source file for name = "csv" (two columns) or name = "image" (grayscale density).
-    path: str = param("", live=False, help="CSV or image file")
+    # Source file for name = "csv" (two columns), "image" (grayscale density) or "mnist"
+    # (the user's IDX file, gzipped or not, or an .npz with an image array).
+    path: str = param("", live=False, help="CSV, image, MNIST IDX or .npz file")
+    # MNIST only: average 2x2 pixel blocks, 28x28 -> 14x14.
+    downsample: bool = param(False, live=False, help="MNIST: downsample to 14x14")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    # mlp: the 2D studio's network (flattens images); conv: a small convolutional energy for
+    # images (Du & Mordatch 2019): conv layers to a 128-vector, two linear layers to E.
+    arch: str = param("mlp", choices=("mlp", "conv"), live=False, help="network kind")
+    channels: int = param(32, lo=4, hi=512, live=False, help="conv: first layer's channels")
     width: int = param(128, lo=4, hi=2048, live=False, help="hidden units per layer")
     depth: int = param(3, lo=1, hi=12, live=False, help="hidden layers")
     activation: str = param("silu", choices=ACTIVATIONS, live=False, help="nonlinearity")
@@ -137,6 +149,15 @@ class SamplerConfig:
     clamp_box: bool = param(False, help="clamp chains to the box")
     n_chains: int = param(256, lo=1, hi=2_000_000, help="negative chains per update")
     # MALA step adaptation toward the optimal 0.574 acceptance.
+    # Parallel tempering (core/tempering.py): replicas on a geometric ladder from T to
+    # T * pt_top_temp; 32 rungs already cost 32 energy evaluations per chain and step.
+    pt_replicas: int = param(6, lo=2, hi=32, help="PT replicas (ladder size)")
+    pt_top_temp: float = param(
+        20.0, lo=1.1, hi=1000.0, help="PT top temperature (multiple of T)", log=True
+    )
+    pt_move: str = param("mala", choices=("mala", "langevin"), help="PT move within a replica")
+    # HMC: step_size is the leapfrog step epsilon.
+    hmc_leapfrog: int = param(10, lo=1, hi=200, help="HMC leapfrog steps per proposal")
     adapt: bool = param(False, help="adapt MALA step toward acceptance target")
     target_accept: float = param(0.574, lo=0.05, hi=0.95, help="MALA acceptance target")
     # Data-augmentation transitions (Du et al. 2021): a random transform applied to chains,
@@ -176,6 +197,9 @@ class OptimConfig:
     # Cosine decay to lr * lr_final over train.steps steadies the end of a preset.
     schedule: str = param("constant", choices=("constant", "cosine"), help="lr schedule")
     lr_final: float = param(0.1, lo=0.0, hi=1.0, help="final lr as fraction (cosine)")
+    # Linear warm-up from lr / warmup to lr over the first ``warmup`` steps (0 off): the first
+    # updates of a fresh network are the largest, and MCMC chains have not mixed yet.
+    warmup: int = param(0, lo=0, hi=1_000_000, help="lr warm-up steps (linear, 0 off)")
 
 
 @dataclass(frozen=True)
@@ -192,6 +216,11 @@ class TrainConfig:
     # Divergence guard: energies beyond this magnitude count as divergence.
     energy_limit: float = param(1e4, lo=1.0, hi=1e12, help="divergence energy limit", log=True)
     guard_every: int = param(50, lo=1, hi=100000, help="keep a good snapshot every N steps")
+    # Stop training at the first evaluation whose exact KL (datasets with a density only) is at
+    # or below this value: most steps after the landscape is right leave the KL where it is.
+    stop_at_kl: float = param(
+        0.0, lo=0.0, hi=100.0, unit="nats", help="stop when KL reaches ... (0 off, exact data)"
+    )
 
 
 @dataclass(frozen=True)
@@ -206,6 +235,9 @@ class ViewConfig:
     show_data: bool = param(True, help="data points")
     show_chains: bool = param(True, help="chains")
     show_trails: bool = param(True, help="chain trails")
+    trail_jumps: str = param(
+        "dashed", choices=("dashed", "marker", "hidden"), help="trail jumps and resets"
+    )
     show_buffer: bool = param(False, help="replay buffer")
     show_score: bool = param(False, help="score arrows")
     resolution: int = param(120, lo=16, hi=1024, help="heatmap resolution")
@@ -364,6 +396,7 @@ def structural_changes(old: Config, new: Config) -> list[str]:
 __all__ = [
     "Config",
     "ConfigError",
+    "IMAGE_DATASETS",
     "DataConfig",
     "ModelConfig",
     "ObjectiveConfig",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import field_meta
+from .history import History
 
 # ----------------------------------------------------------------------------- events
 
@@ -165,11 +166,13 @@ class StaticLayers:
 @dataclass(frozen=True)
 class HealthSample:
     """Energies of a few hundred points per frame for the chain-health panel: a fixed data
-    sample, the first drawn chains, the first buffer entries (None where a run has none)."""
+    sample, the first drawn chains, the first buffer entries (None where a run has none);
+    with parallel tempering, the swap acceptance of each adjacent pair of the ladder."""
 
     data: np.ndarray
     chains: np.ndarray | None = None
     buffer: np.ndarray | None = None
+    swap_rates: tuple[float, ...] | None = None
 
     def parts(self) -> dict[str, np.ndarray]:
         """The samples present, by name ("data", "chains", "buffer")."""
@@ -184,7 +187,8 @@ class SampleInfo:
     steps: int
     mean_energy: float
     grad_norm: float
-    acceptance: float | None = None  # MALA and random-walk MH only
+    acceptance: float | None = None  # MALA, random-walk MH, HMC and PT's MALA moves only
+    swap_rates: tuple[float, ...] | None = None  # parallel tempering only
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,12 @@ class Snapshot:
     static: StaticLayers | None = None  # in the first frame of a run only
     health: HealthSample | None = None
     sample: SampleInfo | None = None  # in sample mode only
+    # (n_trails, length) bool: trail point j was reached by an augmentation move (jump,
+    # rotation, reflection) or a chain restart, so the segment from j - 1 is not a path.
+    trail_jumps: np.ndarray | None = None
+    # The run's whole history as columns, in place of ``rows``, when more rows are unsent than
+    # a frame should carry as dicts (a reset or an opened checkpoint resends everything).
+    history: History | None = None
 
 
 @dataclass(frozen=True)

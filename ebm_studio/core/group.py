@@ -202,12 +202,32 @@ class RunGroup:
         t.events.append(Rollback(step, with_arm=self.names[diverged]))
         return True
 
+    @property
+    def stop_requested(self) -> bool:
+        """Every arm has reached its ``train.stop_at_kl`` (see ``Trainer.stop_requested``)."""
+        return all(t.stop_requested for t in self.trainers)
+
+    def stop_message(self) -> str:
+        """The status line for a run stopped by ``train.stop_at_kl``."""
+        parts = [
+            f"KL {t.history[-1].get('kl', float('nan')):.4f}" if t.history else "KL ?"
+            for t in self.trainers
+        ]
+        bound = ", ".join(f"{t.config.train.stop_at_kl:g}" for t in self.trainers)
+        return (
+            f"Stopped at step {self.step_count}: {', '.join(parts)} reached "
+            f"train.stop_at_kl = {bound} nats. Press Play to continue training."
+        )
+
     def train(self, steps: int, callback: Callable[[RunGroup], object] | None = None) -> None:
-        """``steps`` lock-step steps; ``callback(group)`` after each (a progress bar)."""
+        """``steps`` lock-step steps, fewer when every arm reached ``train.stop_at_kl``;
+        ``callback(group)`` after each (a progress bar)."""
         for _ in range(steps):
             self.step()
             if callback is not None:
                 callback(self)
+            if self.stop_requested:
+                return
 
     # ------------------------------------------------------------------------ output
     def snapshot(

@@ -7,6 +7,7 @@ A preset has the config sections ``[data] [model] [objective] [sampler] [buffer]
     description = "one line shown by `ebm-studio presets`"
     explanation = "what to watch for, which source section"
     hint = "what to do next"
+    [guide]                # experiment presets: claim, citation, steps (core/guide.py)
     [preset.kl_bound]      # the documented fit: KL(p_data || p_theta) reached, per dataset
     8gaussians = 0.1
 
@@ -25,6 +26,7 @@ import tomli_w
 
 from .atomic import atomic_write_text
 from .config import SECTIONS, Config, ConfigError
+from .guide import Guide, guide_to_dict, parse_guide
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 _PRESET_KEYS = {"description": str, "explanation": str, "hint": str, "kl_bound": dict}
@@ -38,6 +40,7 @@ class Preset:
     explanation: str = ""
     hint: str = ""
     kl_bound: dict[str, float] = field(default_factory=dict)
+    guide: Guide | None = None  # experiment presets: the Guide dock's content
 
 
 def list_presets() -> list[Preset]:
@@ -71,6 +74,7 @@ def parse_preset(text: str, *, source: str = "preset", name: str = "preset") -> 
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML ({e})") from None
     meta = d.pop("preset", {})
+    guide = d.pop("guide", None)
     if not isinstance(meta, dict):
         raise ConfigError(f"{source}: [preset] must be a table")
     for k, v in meta.items():
@@ -87,6 +91,7 @@ def parse_preset(text: str, *, source: str = "preset", name: str = "preset") -> 
             raise ConfigError(f"{source}: preset.kl_bound.{k} must be a number")
     config = Config.from_dict(d, source=source)
     return Preset(
+        guide=None if guide is None else parse_guide(guide, source, config),
         name=name,
         config=config,
         description=meta.get("description", ""),
@@ -106,6 +111,8 @@ def preset_to_toml(preset: Preset) -> str:
         meta["kl_bound"] = dict(preset.kl_bound)
     if meta:
         d["preset"] = meta
+    if preset.guide is not None:
+        d["guide"] = guide_to_dict(preset.guide)
     d.update(preset.config.to_dict())
     return tomli_w.dumps(d)
 

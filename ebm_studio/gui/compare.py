@@ -2,7 +2,9 @@
 their metric curves overlaid.
 
 Arm A is the main window's settings when the window opened (or when "Use main settings" is
-pressed); arm B is A with the overrides typed in the toolbar (``objective.name=nce, ...``). An
+pressed); arm B is A with the overrides typed in the toolbar (``objective.name=nce, ...``).
+``open_checkpoints`` (the toolbar's Open checkpoints, the sweep window's Compare selected)
+makes the arms continue two saved runs instead (``core/arm_checkpoints.py``). An
 override that is malformed, unknown or out of range is reported in one sentence and nothing
 changes; a valid one starts a new pair. The window's ``Controller`` owns a ``RunWorker`` of two
 arms: training never runs in the GUI thread.
@@ -11,10 +13,12 @@ arms: training never runs in the GUI thread.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -146,6 +150,9 @@ class CompareWindow(RunWindow):
         self._add_overrides_bar()
         self.status_labels([self.step_label, self.speed_label, self.state_label])
         self._set_titles(describe_differences(config, arm_b_config(config, overrides)))
+        bar = self.statusBar()
+        controller.message_posted.connect(lambda text: bar.showMessage(text, 10000))
+        controller.file_failed.connect(lambda text: bar.showMessage(text, 15000))
         controller.start()
 
     # ------------------------------------------------------------------ construction
@@ -178,6 +185,14 @@ class CompareWindow(RunWindow):
         bar.addAction(self.apply_action)
         bar.addSeparator()
         bar.addAction(self.use_main_action)
+        self.open_arms_action = make_action(
+            self,
+            "Open checkpoints",
+            None,
+            self.open_checkpoints_dialog,
+            tip="Arm A and arm B continue two saved runs on the same data and seed",
+        )
+        bar.addAction(self.open_arms_action)
         self.publication_action = make_action(
             self,
             "Export figure",
@@ -196,6 +211,23 @@ class CompareWindow(RunWindow):
         if ok:
             self.overrides_applied.emit(self.controller.overrides_text(ARM_B))
         return ok
+
+    def open_checkpoints(self, path_a: str | Path, path_b: str | Path) -> None:
+        """Arm A continues the checkpoint at ``path_a`` and arm B the one at ``path_b`` (weights,
+        optimizer, chains, settings, history), in lock-step from there. They must share the
+        data and the seed; otherwise one sentence in the status bar and the pair goes on."""
+        self.controller.load_checkpoints((path_a, path_b))
+
+    def open_checkpoints_dialog(self) -> None:
+        paths = []
+        for arm in ARMS:
+            path, _ = QFileDialog.getOpenFileName(
+                self, f"Arm {arm}: open a checkpoint", "", "EBM Studio checkpoints (*.safetensors)"
+            )
+            if not path:
+                return
+            paths.append(path)
+        self.open_checkpoints(*paths)
 
     def _on_use_main_triggered(self) -> None:
         if self._arm_a_source is not None:

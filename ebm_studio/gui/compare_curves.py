@@ -1,17 +1,26 @@
 """Compare mode's curves: every arm's metric overlaid, one small plot per metric, a legend above.
 
-Rows are stored as frames arrive and drawn by the panel's own timer, as in ``CurvesPanel``.
+Rows are stored as frames arrive (each arm's ``History``, as columns) and drawn by the panel's
+own timer from a reduction to the plots' width, as in ``CurvesPanel``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..core.frames import Frame
-from .curves import CURVE_WIDTH, FollowRanges, Series, TimedRedraw, merge_bounds
+from .curve_data import CurveData, CurveView
+from .curves import (
+    CURVE_WIDTH,
+    MAX_DOTS,
+    MIN_WIDTH,
+    FollowRanges,
+    TimedRedraw,
+    merge_bounds,
+    set_dots,
+)
 from .plotting import BACKGROUND, curve_item, small_plot
 
 ARM_COLOURS = ("#4fc3f7", "#ffb74d")  # A light blue, B orange: distinct on the dark plots
@@ -46,7 +55,7 @@ class CompareCurves(TimedRedraw, QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.legend)
         layout.addWidget(self.graphics, 1)
-        self.series: dict[tuple[str, str], Series] = {}
+        self.data = {arm: CurveData() for arm in arms}
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.plots: dict[str, pg.PlotItem] = {}
         self._notes: dict[str, pg.TextItem] = {}
@@ -64,7 +73,17 @@ class CompareCurves(TimedRedraw, QWidget):
                 self.curves[(arm, key)] = curve
         self.ranges = FollowRanges(list(self.plots.values()))
         self.set_legend(("",) * len(arms))
-        self.start_redrawing(self.graphics.scene())
+        self.start_redrawing(self.graphics.scene(), next(iter(self.plots.values())))
+
+    @property
+    def series(self) -> dict[tuple[str, str], CurveView]:
+        """(arm, row key) -> the metric, for each plotted metric an arm logged so far."""
+        return {
+            (arm, key): data.view(key)
+            for arm, data in self.data.items()
+            for key in data.plotted()
+            if key in self.plots
+        }
 
     def set_legend(self, titles: tuple[str, ...]) -> None:
         parts = [
@@ -76,7 +95,8 @@ class CompareCurves(TimedRedraw, QWidget):
 
     def clear_run(self) -> None:
         """New runs: forget every point."""
-        self.series.clear()
+        for data in self.data.values():
+            data.clear()
         for curve in self.curves.values():
             curve.setData([], [])
         for note in self._notes.values():
@@ -87,29 +107,21 @@ class CompareCurves(TimedRedraw, QWidget):
     def add_frame(self, frame: Frame) -> None:
         """Store every arm's rows; the plots redraw on their own timer."""
         for arm, snap in zip(self.arms, frame.arms):
-            for row in snap.rows:
-                step = row.get("step")
-                if step is None:
-                    continue
-                for key in self.plots:
-                    value = row.get(key)
-                    if value is None or not np.isfinite(value):
-                        continue
-                    s = self.series.get((arm, key))
-                    if s is None:
-                        s = self.series[(arm, key)] = Series()
-                    s.add(step, value)
-                    self._dirty = True
+            if self.data[arm].add_snapshot(snap):
+                self._dirty = True
 
     def redraw(self) -> None:
-        for (arm, key), s in self.series.items():
-            self.curves[(arm, key)].setData(*s.data())
+        series = self.series
+        x_view = self.x_view()
+        for (arm, key), s in series.items():
+            width = max(int(self.plots[key].getViewBox().width()), MIN_WIDTH)
+            xs, ys = s.display(width, x_view)
+            if key in SPARSE:  # dots only where they can be told apart
+                set_dots(self.curves[(arm, key)], len(xs) <= MAX_DOTS)
+            self.curves[(arm, key)].setData(xs, ys)
             self._notes[key].setVisible(False)
         self.ranges.update(
-            [
-                merge_bounds([s for (_, k), s in self.series.items() if k == key])
-                for key in self.plots
-            ]
+            [merge_bounds([s for (_, k), s in series.items() if k == key]) for key in self.plots]
         )
         self._dirty = False
 

@@ -24,6 +24,7 @@ from ..core.overrides import format_assignments, parse_assignments
 from ..worker.commands import (
     Command,
     Load,
+    LoadArms,
     MoveDevice,
     Reset,
     SampleMode,
@@ -81,6 +82,7 @@ class Controller(QObject):
     sample_mode_changed = Signal(bool)
     checkpoint_saved = Signal(str)  # path
     checkpoint_loaded = Signal(str)  # path; the run was replaced by it
+    checkpoints_loaded = Signal(object)  # paths, one per arm; the runs were replaced by them
     file_failed = Signal(str)  # a refused save or open: one sentence; the run is untouched
 
     def __init__(
@@ -114,9 +116,11 @@ class Controller(QObject):
         t.state_changed.connect(self._on_state_changed)
         t.reset_done.connect(self._on_reset_done)
         t.diverged.connect(self.error_raised)
+        t.bound_reached.connect(self.message_posted)
         t.failed.connect(self._on_failed)
         t.saved.connect(self._on_saved)
         t.loaded.connect(self._on_loaded)
+        t.arms_loaded.connect(self._on_arms_loaded)
         t.file_failed.connect(self._on_file_failed)
         self._update_timer = self._throttle(self._on_update_due)
         self._sample_timer = self._throttle(self._on_sample_update_due)
@@ -292,6 +296,14 @@ class Controller(QObject):
         self.points = None  # the worker keeps the checkpoint's own points for later resets
         self._send(Load(str(path)))
 
+    def load_checkpoints(self, paths: Sequence[str | Path]) -> None:
+        """Replace the runs with one arm per checkpoint (compare mode: A and B); arm A's
+        settings become the panel's and every other arm's differences its overrides. A
+        refused set is one sentence through ``file_failed`` and changes nothing."""
+        self._adopt_worker_config = True
+        self.points = None  # the worker keeps the checkpoints' own points for later resets
+        self._send(LoadArms(tuple(str(p) for p in paths)))
+
     # ------------------------------------------------------------------ worker signals
     def _send(self, command: Command) -> None:
         if not isinstance(command, UpdateConfig):
@@ -334,6 +346,11 @@ class Controller(QObject):
     def _on_loaded(self, path: str) -> None:
         self.message_posted.emit(f"Opened checkpoint {path}")
         self.checkpoint_loaded.emit(path)
+
+    def _on_arms_loaded(self, paths: tuple[str, ...]) -> None:
+        names = ", ".join(f"{arm_name(i)} {p}" for i, p in enumerate(paths))
+        self.message_posted.emit(f"Opened checkpoints: {names}")
+        self.checkpoints_loaded.emit(paths)
 
     def _on_file_failed(self, message: str) -> None:
         self._adopt_worker_config = False  # a refused open changes nothing

@@ -1,7 +1,10 @@
 """Metric curves against the training step, with a marker wherever a setting changed mid-run.
 
 Rows arrive with every snapshot (all rows since the previous one, so none is lost); they are
-stored at once; the curves are redrawn ``REDRAW_HZ`` times a second by their own timer.
+stored at once, as columns (``CurveData``: the run's ``History``); the curves are redrawn
+``REDRAW_HZ`` times a second by their own timer, each from a reduction to about two points per
+pixel column of what is in view, so a redraw costs the same at step 100 and at step 1,000,000
+while a zoom into any range shows its full detail.
 
 The plots' ranges follow the data in coarse steps (``FollowRanges``), not pyqtgraph's exact
 auto-range: an axis whose range moved lays out its ticks and labels again, which was most of a
@@ -17,10 +20,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
 from ..core.frames import ConfigChange, Event, Snapshot
+from .curve_data import CurveData, CurveView
 from .plotting import BACKGROUND, curve_item, set_title, small_plot
 
 REDRAW_HZ = 5.0
-MAX_MARKERS = 60
+MAX_MARKERS = 60  # markers on screen: older ones go (each is a line item in every plot)
 MERGE_STEPS = 25  # edits of one setting this close after the first share its marker
 CURVE_WIDTH = 1.0  # a 1 px pen strokes several times faster than a wider one
 RANGE_PAD = 0.08  # of the data's span, each side, when a range is set
@@ -40,7 +44,16 @@ PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ],
     ),
     ("energy gap E(chains) - E(data)", [("gap", "gap", "#ffb74d")]),
-    ("KL / held-out NLL (nats)", [("kl", "KL(data||model)", "#e57373"), ("nll", "NLL", "#64b5f6")]),
+    (
+        "KL / held-out NLL (nats)",
+        [
+            ("kl", "KL(data||model)", "#e57373"),
+            ("nll", "NLL", "#64b5f6"),
+            # Coarse grid, at least once a second (worker/live_metrics.py); dots: full grid.
+            ("kl_live", "KL live", "#ef9a9a"),
+            ("nll_live", "NLL live", "#90caf9"),
+        ],
+    ),
     (
         "log Z",
         [("log_z_grid", "grid log Z", "#81c784"), ("log_z_learned", "learned log Z", "#f06292")],
@@ -56,51 +69,10 @@ PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ),
     ("steps / s", [("steps_per_s", "steps/s", "#fff176")]),
 ]
-IGNORED = {"step", "lr", "reinit_noise", "reinit_data", "sampler_energy"}
+IGNORED = {"step", "lr", "reinit_noise", "reinit_data", "sampler_energy", "log_z_live"}
 EXTRA_COLOURS = ["#a1887f", "#7986cb", "#4db6ac", "#dce775", "#f48fb1"]
-SPEED_SMOOTHING = 0.05  # per-row steps/s is jittery; an EMA reads better
-
-
-class Series:
-    """A growable (step, value) array: appends are amortised O(1), reads are views. Steps only
-    grow (a rollback truncates first); the values' minimum and maximum are kept as they come."""
-
-    def __init__(self) -> None:
-        self.x = np.empty(256)
-        self.y = np.empty(256)
-        self.n = 0
-        self.y_min = self.y_max = float("nan")
-
-    def append(self, x: float, y: float) -> None:
-        if self.n == len(self.x):
-            self.x = np.resize(self.x, 2 * self.n)
-            self.y = np.resize(self.y, 2 * self.n)
-        self.x[self.n], self.y[self.n] = x, y
-        self.n += 1
-        self.y_min = y if not self.y_min <= y else self.y_min  # "not <=": also when NaN
-        self.y_max = y if not self.y_max >= y else self.y_max
-
-    def add(self, x: float, y: float) -> None:
-        """Append, first dropping the points at steps >= x (a divergence rollback undid them
-        and the run went on from an earlier step)."""
-        if self.n and x <= self.x[self.n - 1]:
-            self.truncate_from(x)
-        self.append(x, y)
-
-    def data(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[: self.n], self.y[: self.n]
-
-    def truncate_from(self, x: float) -> None:
-        """Drop the points at steps >= x (a rollback undid them)."""
-        self.n = int(np.searchsorted(self.x[: self.n], x, side="left"))
-        y = self.y[: self.n]
-        self.y_min, self.y_max = (float(y.min()), float(y.max())) if self.n else (np.nan, np.nan)
-
-    def bounds(self) -> tuple[float, float, float, float] | None:
-        """(first step, last step, smallest value, largest value); None when empty."""
-        if not self.n:
-            return None
-        return float(self.x[0]), float(self.x[self.n - 1]), self.y_min, self.y_max
+MIN_WIDTH = 100  # pixels assumed for a plot not laid out yet
+MAX_DOTS = 200  # evaluation points get a dot while at most this many are drawn
 
 
 def nice_range(lo: float, hi: float, pad: float = RANGE_PAD) -> tuple[float, float]:
@@ -180,7 +152,7 @@ class FollowRanges:
                 self.plots[i].setYRange(*y, padding=0)
 
 
-def merge_bounds(series: list[Series]) -> tuple[float, float, float, float] | None:
+def merge_bounds(series: list[CurveView]) -> tuple[float, float, float, float] | None:
     """The bounds of several series together; None when all are empty."""
     have = [b for b in (s.bounds() for s in series) if b is not None]
     if not have:
@@ -191,6 +163,13 @@ def merge_bounds(series: list[Series]) -> tuple[float, float, float, float] | No
         min(b[2] for b in have),
         max(b[3] for b in have),
     )
+
+
+def set_dots(curve: pg.PlotDataItem, on: bool) -> None:
+    """Dots on a curve's points or none (set only on a change: a new symbol restyles)."""
+    symbol = "o" if on else None
+    if curve.opts["symbol"] != symbol:
+        curve.setSymbol(symbol)
 
 
 class TimedRedraw:
@@ -204,13 +183,27 @@ class TimedRedraw:
     def redraw(self) -> None:
         raise NotImplementedError
 
-    def start_redrawing(self, scene) -> None:
+    def start_redrawing(self, scene, first_plot: pg.PlotItem | None = None) -> None:
+        """``first_plot``: the plot whose x axis the others follow; a zoom or pan there draws
+        the new range's detail."""
         self._dirty = False
+        if first_plot is not None:
+            first_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setInterval(int(1000 / REDRAW_HZ))
         self._redraw_timer.timeout.connect(self._on_redraw_due)
         self._redraw_timer.start()
         scene.sigMouseClicked.connect(self._on_click)
+
+    def _on_x_range(self, *_args) -> None:
+        self._dirty = True
+
+    def x_view(self) -> tuple[float, float] | None:
+        """The x range to reduce: the user's zoom, or None (everything) while following."""
+        if not self.ranges.user_x:
+            return None
+        x0, x1 = self.ranges.plots[0].getViewBox().viewRange()[0]
+        return float(x0), float(x1)
 
     def _on_redraw_due(self) -> None:
         if self._dirty and self.isVisible():
@@ -269,13 +262,12 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
     def __init__(self, parent=None, columns: int = 4) -> None:
         super().__init__(parent)
         self.setBackground(BACKGROUND)
-        self.series: dict[str, Series] = {}
+        self.data = CurveData(IGNORED)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.plots: list[pg.PlotItem] = []
         self._key_plot: dict[str, pg.PlotItem] = {}
         self._style: dict[str, tuple[str, str]] = {}
         self.markers: list[Marker] = []
-        self._speed_ema: float | None = None
         self._titles: list[tuple[str, list[tuple[str, str, str]]]] = []
         self._notes: dict[int, pg.TextItem] = {}
         for i, (title, keys) in enumerate(PLOTS):
@@ -291,7 +283,12 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
             self._titles.append((title, list(keys)))
             self._set_title(i)
         self.ranges = FollowRanges(self.plots)
-        self.start_redrawing(self.scene())
+        self.start_redrawing(self.scene(), self.plots[0])
+
+    @property
+    def series(self) -> dict[str, CurveView]:
+        """The plotted metrics logged so far, by row key."""
+        return {k: self.data.view(k) for k in self.data.plotted()}
 
     # ------------------------------------------------------------------ data
     def clear_run(self) -> None:
@@ -299,41 +296,27 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
         for key in list(self.curves):
             curve = self.curves.pop(key)
             self._key_plot[key].removeItem(curve)
-        self.series.clear()
+        self.data.clear()
         for i, note in self._notes.items():
             note.setVisible(True)
             self._set_title(i)
         for marker in self.markers:
             marker.remove()
         self.markers.clear()
-        self._speed_ema = None
         self.ranges.release()
         self._dirty = True
 
     def add_snapshot(self, snap: Snapshot) -> None:
         """Store the frame's rows and markers; the curves redraw on their own timer, so a
         landscape frame never waits for eight plots to repaint."""
-        for row in snap.rows:
-            self.add_row(row)
+        if self.data.add_snapshot(snap):
+            self._dirty = True
         for event in snap.events:
             self.add_event(event)
 
     def add_row(self, row: dict[str, float]) -> None:
-        step = row.get("step")
-        if step is None:
-            return
-        for key, value in row.items():
-            if key in IGNORED or value is None or not np.isfinite(value):
-                continue
-            if key == "steps_per_s":
-                e = self._speed_ema
-                value = value if e is None else e + SPEED_SMOOTHING * (value - e)
-                self._speed_ema = value
-            s = self.series.get(key)
-            if s is None:
-                s = self.series[key] = Series()
-            s.add(step, value)
-        self._dirty = True
+        if self.data.add_row(row):
+            self._dirty = True
 
     def add_event(self, event: Event) -> None:
         """A vertical marker; consecutive edits of one setting merge into one marker."""
@@ -360,7 +343,9 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
         set_title(self.plots[i], label)
 
     def redraw(self) -> None:
-        for key, s in self.series.items():
+        series = self.series
+        x_view = self.x_view()
+        for key, s in series.items():
             curve = self.curves.get(key)
             if curve is None:
                 curve = self._make_curve(key)
@@ -370,10 +355,15 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
                     keys.append((key, *self._style[key]))
                 self._set_title(i)
                 self._notes[i].setVisible(False)
-            curve.setData(*s.data())
+            plot = self._key_plot[key]
+            width = max(int(plot.getViewBox().width()), MIN_WIDTH)
+            xs, ys = s.display(width, x_view)
+            if key in self.data.history.eval_keys:  # dots only where they can be told apart
+                set_dots(curve, len(xs) <= MAX_DOTS)
+            curve.setData(xs, ys)
         self.ranges.update(
             [
-                merge_bounds([s for k, s in self.series.items() if self._key_plot[k] is plot])
+                merge_bounds([s for k, s in series.items() if self._key_plot[k] is plot])
                 for plot in self.plots
             ]
         )
@@ -385,7 +375,7 @@ class CurvesPanel(TimedRedraw, pg.GraphicsLayoutWidget):
             self._key_plot[key] = self.plots[0]
             self._style[key] = (key, colour)
         name, colour = self._style[key]
-        sparse = key in ("kl", "nll", "log_z_grid", "log_z_learned", "mmd")
+        sparse = key in self.data.history.eval_keys
         curve = curve_item(colour, CURVE_WIDTH, sparse, name)
         self._key_plot[key].addItem(curve)
         self.curves[key] = curve
@@ -397,7 +387,6 @@ __all__ = [
     "FollowRanges",
     "Marker",
     "PLOTS",
-    "Series",
     "TimedRedraw",
     "follow",
     "merge_bounds",

@@ -58,6 +58,7 @@ class HealthPanel(QWidget):
         self._reinit: deque[tuple[float, float]] = deque(maxlen=REINIT_ROWS)
         self._last: Snapshot | None = None
         self._step: float | None = None
+        self._swaps: tuple[float, ...] | None = None
         self._dirty = False
         self.values: dict[str, float | None] = {}
 
@@ -72,6 +73,7 @@ class HealthPanel(QWidget):
             ("reinit_noise", "re-init from noise"),
             ("reinit_data", "re-init from data"),
             ("age", "buffer age mean / max"),
+            ("swaps", "PT swap rate, T0-T1 ..."),
         ]
         for i, (key, title) in enumerate(names):
             grid.addWidget(QLabel(title + ":"), i, 0)
@@ -130,12 +132,19 @@ class HealthPanel(QWidget):
         self.age_curve = self.age_plot.plot(
             [0, 1], [0], stepMode="center", fillLevel=0, brush="#7986cb", pen="#7986cb"
         )
+        # Parallel tempering: swap acceptance of each adjacent pair of rungs (shown with PT).
+        self.swap_plot = pg.PlotWidget(title="PT swap acceptance per pair")
+        self.swap_plot.setYRange(0, 1)
+        self.swap_plot.setLabel("bottom", "pair (T_k, T_k+1), coldest first")
+        self.swap_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#81c784")
+        self.swap_plot.addItem(self.swap_bars)
+        self.swap_plot.setVisible(False)
 
         left = QVBoxLayout()
         left.addLayout(grid)
         row = QHBoxLayout(self)
         row.addLayout(left)
-        for w in (self.hist_plot, self.acf_plot, self.buffer_plot, self.age_plot):
+        for w in (self.hist_plot, self.acf_plot, self.buffer_plot, self.age_plot, self.swap_plot):
             row.addWidget(w, 1)
 
         self._timer = QTimer(self)
@@ -173,6 +182,8 @@ class HealthPanel(QWidget):
                 self._reinit.append((r["reinit_noise"], r.get("reinit_data", 0.0)))
         if snap.sample is not None and snap.sample.acceptance is not None:
             self._accept.append(float(snap.sample.acceptance))
+        if snap.health is not None:
+            self._swaps = snap.health.swap_rates
         e = None if snap.health is None else snap.health.chains
         if e is not None:
             e = np.asarray(e[:HEALTH_CHAINS], dtype=np.float64)
@@ -187,6 +198,7 @@ class HealthPanel(QWidget):
         self._accept.clear()
         self._reinit.clear()
         self._step = None
+        self._swaps = None
         self._last = None
         self._dirty = True
 
@@ -220,9 +232,21 @@ class HealthPanel(QWidget):
         else:
             self._set("reinit_noise", None)
             self._set("reinit_data", None)
+        self._draw_swaps()
         snap = self._last
         self._draw_histograms(snap)
         self._draw_buffer(snap)
+
+    def _draw_swaps(self) -> None:
+        rates = self._swaps
+        self.swap_plot.setVisible(bool(rates))
+        if not rates:
+            self.values["swaps"] = None
+            self.labels["swaps"].setText("-")
+            return
+        self.values["swaps"] = float(np.mean(rates))
+        self.labels["swaps"].setText(" ".join(f"{r:.2f}" for r in rates))
+        self.swap_bars.setOpts(x=np.arange(len(rates)), height=np.asarray(rates), width=0.7)
 
     def _draw_histograms(self, snap: Snapshot | None) -> None:
         health = {} if snap is None or snap.health is None else snap.health.parts()

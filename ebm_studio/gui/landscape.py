@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem
 from ..core.config import ViewConfig
 from ..core.frames import Snapshot, StaticLayers
 from .plotting import BACKGROUND, cache_axes, cosmetic_pen, dots
+from .trails import trail_paths
 
 POINTS_AS_DOTS_MAX = 4000  # above this, chains are drawn as a density image
 BUFFER_SHOWN = 3000
@@ -277,7 +278,14 @@ class LandscapeView(pg.GraphicsLayoutWidget):
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.chain_image = pg.ImageItem(axisOrder="row-major")
         self.chain_image.setLookupTable(_overlay_lut(CHAIN_COLOUR))
-        self.trails = pg.PlotCurveItem(connect="finite", pen=cosmetic_pen(TRAIL_COLOUR, 1.5))
+        self.trails = pg.PlotCurveItem(pen=cosmetic_pen(TRAIL_COLOUR, 1.5))
+        # Jumps and restarts, drawn apart from the trails (``view.trail_jumps``).
+        self.trail_hops = pg.PlotCurveItem(
+            connect="pairs", pen=cosmetic_pen((*TRAIL_COLOUR, 90), 1.0, Qt.PenStyle.DashLine)
+        )
+        self.trail_landings = pg.ScatterPlotItem(
+            size=7, pen=pg.mkPen(TRAIL_COLOUR, width=1.2), brush=None, pxMode=True
+        )
         self.drawn_item = pg.PlotCurveItem(
             connect="pairs", pen=cosmetic_pen(DRAWN_COLOUR, 3.0, cap=Qt.PenCapStyle.RoundCap)
         )
@@ -291,6 +299,8 @@ class LandscapeView(pg.GraphicsLayoutWidget):
                 self.chain_image,
                 self.chain_dots,
                 self.trails,
+                self.trail_hops,
+                self.trail_landings,
                 self.drawn_item,
             )
         ):
@@ -324,6 +334,8 @@ class LandscapeView(pg.GraphicsLayoutWidget):
         self.chain_dots.setVisible(view.show_chains)
         self.chain_image.setVisible(view.show_chains)
         self.trails.setVisible(view.show_trails)
+        self.trail_hops.setVisible(view.show_trails and view.trail_jumps == "dashed")
+        self.trail_landings.setVisible(view.show_trails and view.trail_jumps == "marker")
         if self._energy is not None:
             self._draw_heatmap()
         self._draw_true_contours()
@@ -421,12 +433,14 @@ class LandscapeView(pg.GraphicsLayoutWidget):
             self.chain_image.clear()
         trails = snap.trails
         if view.show_trails and trails is not None and trails.shape[1] > 1:
-            n, length, _ = trails.shape
-            padded = np.full((n, length + 1, 2), np.nan)
-            padded[:, :length] = trails
-            self.trails.setData(padded[..., 0].reshape(-1), padded[..., 1].reshape(-1))
+            pts, connect, hops = trail_paths(trails, snap.trail_jumps)
+            self.trails.setData(pts[:, 0], pts[:, 1], connect=connect)
+            self.trail_hops.setData(hops[:, 0], hops[:, 1])
+            self.trail_landings.setData(hops[1::2, 0], hops[1::2, 1])
         else:
             self.trails.setData([], [])
+            self.trail_hops.setData([], [])
+            self.trail_landings.setData([], [])
         buf = snap.buffer
         if view.show_buffer and buf is not None and len(buf):
             step = max(1, len(buf) // BUFFER_SHOWN)

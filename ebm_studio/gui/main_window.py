@@ -13,15 +13,20 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QStyle, QVBoxLayout, QWidget
 from ..core.config import Config
 from ..core.frames import Frame, Snapshot
 from ..core.group import RunConfigs
+from ..core.history import History
 from .actions import make_action
 from .app import APP_NAME
 from .compare import CompareWindow
+from .compose_dialog import install_compose
 from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
 from .data_panel import DataPanel
+from .desktop import DesktopActions
 from .export import Recorder, has_mp4
+from .guide import install_guide
 from .health import HealthPanel
+from .help_menu import HelpActions, build_help_menu
 from .landscape import LandscapeView
 from .menus import build_menus
 from .recording import RecordingActions
@@ -29,7 +34,7 @@ from .run_window import RunWindow
 from .window_files import FileActions
 
 
-class MainWindow(FileActions, RecordingActions, RunWindow):
+class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, RunWindow):
     """EBM Studio's window. ``settings`` persists geometry, the last config, the recent
     checkpoints and compare mode's overrides."""
 
@@ -47,9 +52,6 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         self.settings = settings
         self._torch_threads = torch_threads
         self.last_snapshot: Snapshot | None = None
-        # The run's metric rows as they arrived with the frames (Export metrics CSV); a new
-        # run (reset, opened checkpoint) starts over and resends its whole history.
-        self.history: list[dict[str, float]] = []
         self.recorder = Recorder()
         self.compare_window: CompareWindow | None = None
         self.setWindowTitle(f"{APP_NAME} — {title}" if title else APP_NAME)
@@ -102,6 +104,10 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
             ]
         )
         build_menus(self)
+        build_help_menu(self)
+        self.setup_desktop()
+        install_guide(self)  # after the menus: it adds to View and Help
+        install_compose(self)  # File > Compose...
 
         c.pending_changed.connect(self._on_pending_changed)
         c.message_posted.connect(self._on_message_posted)
@@ -115,6 +121,13 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         self._restore_settings()
         QTimer.singleShot(0, self.data_panel.load_icons)
         c.start()
+
+    @property
+    def history(self) -> History:
+        """The run's metric rows as they arrived with the frames (Export metrics CSV): the
+        curves' columns, one copy. A new run (reset, opened checkpoint) starts over and its
+        worker resends the whole history."""
+        return self.curves.data.history
 
     # ------------------------------------------------------------------ construction
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
@@ -159,7 +172,6 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
     def show_frame(self, frame: Frame) -> None:
         snap = frame.arms[0]
         self.last_snapshot = snap
-        self.history.extend(snap.rows)
         self.landscape.show_snapshot(snap)
         if self.recorder.recording:
             self.recorder.capture(self.landscape)
@@ -171,7 +183,6 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
     def _on_run_reset(self, configs: RunConfigs) -> None:
         super()._on_run_reset(configs)
         self.curves.clear_run()
-        self.history.clear()
 
     def _on_pending_changed(self, keys: list[str]) -> None:
         if keys:

@@ -23,13 +23,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1600x1000", help="window size WxH")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--dock", choices=("curves", "health"), default=None, help="dock to raise")
+    ap.add_argument(
+        "--click",
+        action="append",
+        default=[],
+        metavar="STEP@SECONDS",
+        help="press the Guide dock's step button STEP (from 0) SECONDS after the start",
+    )
     args = ap.parse_args(argv)
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ..core.overrides import parse_value
+    from ..core.presets import load_preset
     from .app import DEFAULT_PRESET, configure_runtime, initial_config
+    from .guide import show_preset_guide
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -45,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         window.resize(w, h)
         window.show()
 
+        if args.preset:  # the preset's guide, if it has one (the run keeps any --set)
+            show_preset_guide(window, load_preset(args.preset))
         if args.dock == "health":
             window.health_dock.raise_()
         elif args.dock == "curves":
@@ -54,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
             if window.last_snapshot is None:
                 QTimer.singleShot(100, start)
                 return
-            window.controller.play()
+            if not args.click:
+                window.controller.play()
+            for item in args.click:
+                index, _, when = item.partition("@")
+                button = window.guide.buttons[int(index)]
+                QTimer.singleShot(int(float(when or 0) * 1000), button.click)
             QTimer.singleShot(int(args.seconds * 1000), grab)
 
         def grab() -> None:

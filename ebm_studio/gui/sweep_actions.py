@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from ..core.config import ConfigError, changed_keys
+from ..core.config import ConfigError
 from ..core.overrides import format_assignments
-from .sweep_window import SweepError, SweepWindow
+from .sweep_window import CHECKPOINT, SweepError, SweepWindow
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -59,26 +59,32 @@ def open_sweep(w: MainWindow, folder: str | Path) -> SweepWindow | None:
         w.statusBar().showMessage(str(e), 10000)
         return None
     win.checkpoint_requested.connect(w.open_checkpoint)
-    win.compare_requested.connect(lambda a, b: compare_trials(w, a, b))
+    win.compare_requested.connect(lambda a, b: compare_trials(w, a, b, win))
     w.sweep_windows.append(win)
     win.show()
     return win
 
 
-def compare_trials(w: MainWindow, a: str, b: str):
-    """Compare mode on two trials' settings: arm A is trial ``a``, arm B its differences to
-    ``b``; both train side by side from the start (compare arms do not load checkpoints)."""
-    from ..core.presets import load_preset
+def compare_trials(w: MainWindow, a: str, b: str, sweep: SweepWindow | None = None):
+    """Compare mode on two trials' checkpoints: arm A continues trial ``a``, arm B trial
+    ``b`` (weights, optimizer, settings, history), in lock-step from where they stopped. Two
+    trials that do not share data and seed (or lack a readable checkpoint) are one sentence in
+    the status bar, and no window opens."""
+    from ..core.arm_checkpoints import arm_overrides, read_configs
+    from ..core.checkpoint import CheckpointError
     from .compare import CompareWindow
 
+    paths = [Path(t) / CHECKPOINT for t in (a, b)]
     try:
-        ca = load_preset(Path(a) / "config.toml").config
-        cb = load_preset(Path(b) / "config.toml").config
-    except ConfigError as e:
-        w.statusBar().showMessage(str(e), 10000)
+        ca, cb = read_configs(paths)
+    except CheckpointError as e:
+        w.statusBar().showMessage(str(e), 15000)
+        if sweep is not None:
+            sweep.status.setText(str(e))
         return None
-    diff = [(k, new) for k, _, new in changed_keys(ca, cb) if not k.startswith("view.")]
-    win = CompareWindow(ca, None, overrides=format_assignments(diff) or None, parent=w)
+    overrides = format_assignments(arm_overrides(ca, cb))
+    win = CompareWindow(ca, None, overrides=overrides, parent=w)
+    win.open_checkpoints(*paths)
     w.sweep_windows.append(win)
     win.show()
     return win

@@ -34,6 +34,7 @@ POLL_MS = 1000
 THUMB = 150
 TITLE_H = 20
 METRICS = ("kl", "nll", "log_z_error")
+CHECKPOINT = "checkpoint.safetensors"  # what every trial folder holds (sweep/trial.py)
 # Low (good) to high (bad): a metric's rank among the finished trials picks the frame colour.
 RAMP = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027")
 
@@ -308,7 +309,7 @@ class SweepWindow(QMainWindow):
         self.compare_button.setEnabled(len(self.selection) == 2)
 
     def checkpoint(self, tid: str) -> Path:
-        return self.folder / "trials" / tid / "checkpoint.safetensors"
+        return self.folder / "trials" / tid / CHECKPOINT
 
     def open_trial(self, tid: str) -> None:
         path = self.checkpoint(tid)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog
 from ..core.config import ConfigError
 from .app import APP_NAME
 from .export import ExportDialog, ExportError, export_figure, write_failure
+from .guide import show_preset_guide
 
 
 class FileActions:
@@ -31,7 +32,9 @@ class FileActions:
             return False
         self.controller.set_config(preset.config)
         self.setWindowTitle(f"{APP_NAME} — {preset.name}")
-        if preset.explanation or preset.description:
+        if preset.guide is not None:
+            show_preset_guide(self, preset)
+        elif preset.explanation or preset.description:
             self.statusBar().showMessage(preset.explanation or preset.description, 15000)
         return True
 

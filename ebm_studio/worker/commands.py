@@ -100,6 +100,15 @@ class Load:
 
 
 @dataclass(frozen=True)
+class LoadArms:
+    """Replace the runs with one arm per checkpoint in ``paths`` (compare mode: A and B), each
+    restored whole and continued in lock-step; they must share data and seed
+    (``core/arm_checkpoints.py``). A refused set leaves the runs as they were."""
+
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Stop:
     """Leave the worker loop (the thread then finishes)."""
 
@@ -115,6 +124,7 @@ Command = (
     | MoveDevice
     | Save
     | Load
+    | LoadArms
     | Stop
 )
 
@@ -146,6 +156,7 @@ __all__ = [
     "MoveDevice",
     "Save",
     "Load",
+    "LoadArms",
     "Stop",
     "coalesce",
 ]

@@ -50,6 +50,7 @@ class SampleRun:
     x: torch.Tensor
     steps: int = 0
     trails: deque = dataclasses.field(default_factory=lambda: deque(maxlen=TRAIL_LENGTH))
+    jumps: deque = dataclasses.field(default_factory=lambda: deque(maxlen=TRAIL_LENGTH))
     info: SampleInfo | None = None
 
     @classmethod
@@ -58,6 +59,7 @@ class SampleRun:
         x = t.sample_starts(int(cmd.n_chains), cmd.start, gen)
         run = cls(cmd, Sampler(cmd.sampler, t.box), gen, x)
         run.trails.append(x[:TRAIL_CHAINS].cpu())
+        run.jumps.append(torch.zeros(len(run.trails[0]), dtype=torch.bool))
         return run
 
     def restarts_for(self, cmd: SampleMode) -> bool:
@@ -76,7 +78,15 @@ class SampleRun:
         self.x = x.detach()
         self.steps += stats.steps
         self.trails.append(self.x[:TRAIL_CHAINS].cpu())
-        self.info = SampleInfo(self.steps, stats.mean_energy, stats.grad_norm, stats.acceptance)
+        moved = self.sampler.moved
+        self.jumps.append(
+            torch.zeros(len(self.trails[-1]), dtype=torch.bool)
+            if moved is None
+            else moved[:TRAIL_CHAINS].cpu()
+        )
+        self.info = SampleInfo(
+            self.steps, stats.mean_energy, stats.grad_norm, stats.acceptance, stats.swap_rates
+        )
 
     def into(self, snap: Snapshot) -> Snapshot:
         """``snap`` with this run's chains and trails in place of the trainer's."""
@@ -84,6 +94,7 @@ class SampleRun:
             snap,
             chains=self.x[:MAX_DRAWN_CHAINS].cpu().numpy().copy(),
             trails=torch.stack(list(self.trails), 1).numpy().copy(),
+            trail_jumps=torch.stack(list(self.jumps), 1).numpy().copy(),
             sample=self.info or SampleInfo(self.steps, float("nan"), float("nan")),
         )
 
@@ -115,7 +126,8 @@ def health_sample(t: Trainer, snap: Snapshot) -> HealthSample:
 
     data = energies(t.train_x[:HEALTH_SAMPLE])
     assert data is not None
-    return HealthSample(data, energies(snap.chains), energies(snap.buffer))
+    swaps = snap.sample.swap_rates if snap.sample is not None else t.objective.swap_rates()
+    return HealthSample(data, energies(snap.chains), energies(snap.buffer), swaps)
 
 
 def dress(
@@ -135,7 +147,7 @@ def dress(
         if samples:
             snap = samples[i].into(snap)
         elif not trails_follow_chains(t.config):
-            snap = dataclasses.replace(snap, trails=None)
+            snap = dataclasses.replace(snap, trails=None, trail_jumps=None)
         if layers is not None:
             snap = dataclasses.replace(snap, static=layers)
         if health:

@@ -30,6 +30,7 @@ from ..core.trainer import Trainer
 from .commands import (
     Command,
     Load,
+    LoadArms,
     MoveDevice,
     Reset,
     SampleMode,
@@ -43,6 +44,7 @@ from .commands import (
     coalesce,
 )
 from .framing import MAX_DRAWN_CHAINS, SampleRun, dress
+from .live_metrics import LiveMetrics
 from .pacing import FramePacer
 
 USES_POINTS = ("drawn", "csv")  # datasets whose points come from the user, not a formula
@@ -72,7 +74,9 @@ class RunWorker(QThread):
     reset_done = Signal(object)  # RunConfigs of the new runs (after Reset, Load, MoveDevice)
     saved = Signal(str)  # checkpoint path
     loaded = Signal(str)  # checkpoint path (after the runs were replaced by it)
+    arms_loaded = Signal(object)  # tuple of checkpoint paths, one per arm (after LoadArms)
     file_failed = Signal(str)  # a Save/Load that was refused: one sentence; the runs go on
+    bound_reached = Signal(str)  # train.stop_at_kl reached: the runs paused; says where
     _posted = Signal()  # something waits in the outbox (emitted by the worker thread)
 
     def __init__(
@@ -97,6 +101,7 @@ class RunWorker(QThread):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pacer = FramePacer(grid_interval)
+        self._live = LiveMetrics()  # coarse-grid KL/NLL between the full evaluations
         self._threads = torch_threads or default_torch_threads()
         self._health = health
         # Worker-side state: touched only from run() (the worker thread).
@@ -212,6 +217,7 @@ class RunWorker(QThread):
         elif isinstance(cmd, SetPlaying):
             self._playing = cmd.playing
             self._remaining = 0
+            self._live.restart()
             p.steps_since_frame = 0
             p.need_grid = p.dirty = True
             self._set_state(self._busy_state() if cmd.playing else "paused")
@@ -223,6 +229,7 @@ class RunWorker(QThread):
         elif isinstance(cmd, TrainSteps):
             self._playing = False
             self._remaining = self._batch_total = max(int(cmd.n), 0)
+            self._live.restart()
             p.dirty = True
             self._set_state("training" if self._remaining else "paused")
         elif isinstance(cmd, SetStepsPerFrame):
@@ -237,6 +244,8 @@ class RunWorker(QThread):
             self._save(cmd.path)
         elif isinstance(cmd, Load):
             self._load(cmd.path)
+        elif isinstance(cmd, LoadArms):
+            self._load_arms(cmd.paths)
         elif isinstance(cmd, Stop):
             self._stop.set()
 
@@ -306,12 +315,27 @@ class RunWorker(QThread):
         self._install(RunGroup(trainer.config, NO_OVERRIDES, points, trainers=[trainer]))
         self._post("loaded", str(path))
 
+    def _load_arms(self, paths: tuple[str, ...]) -> None:
+        from ..core.arm_checkpoints import restore_group
+        from ..core.checkpoint import CheckpointError
+
+        try:
+            group = restore_group(paths)  # every arm built before anything is replaced
+        except CheckpointError as e:
+            self._post("file_failed", str(e))
+            return
+        if group.points is not None:
+            self._points = group.points
+        self._install(group)
+        self._post("arms_loaded", tuple(paths))
+
     def _install(self, group: RunGroup, keep_state: bool = False) -> None:
         self.group = group
         if not keep_state:
             self._halt()
             self._batch_total = 0
         self._pacer.new_run(time.monotonic(), group.step_count)
+        self._live.restart()
         if self._sampling is not None:
             self._samples = [SampleRun.start(t, self._sampling) for t in group.trainers]
         self._post("reset_done", group.configs())
@@ -345,7 +369,14 @@ class RunWorker(QThread):
                 for t, run in zip(self.group.trainers, self._samples):
                     run.step(t)
             else:
+                already = self.group.stop_requested
                 self.group.step()
+                self._live.after_step(self.group.trainers)
+                if not already and self.group.stop_requested:
+                    # Once per bound: Play continues past it (a new bound arms it again).
+                    self._halt()
+                    self._pacer.dirty = self._pacer.need_grid = True
+                    self._post("bound_reached", self.group.stop_message())
         except ArmDiverged as d:
             self._halt()
             self._pacer.dirty = self._pacer.need_grid = True

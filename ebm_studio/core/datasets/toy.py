@@ -15,16 +15,36 @@ from .base import BLOCK_ROWS, LOG_2PI, Dataset, as_points, check_sample_args, li
 
 
 class _GaussianMixture(Dataset):
-    """Equal-weight isotropic Gaussians with a common std."""
+    """Isotropic Gaussians with a common std; equal weights unless ``weights`` is given."""
 
-    def __init__(self, name: str, box: float, means: torch.Tensor, std: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        box: float,
+        means: torch.Tensor,
+        std: float,
+        weights: tuple[float, ...] | None = None,
+    ) -> None:
         super().__init__(name, box, has_density=True)
         self.means = means.to(torch.float64)
         self.std = float(std)
+        k = len(self.means)
+        # float64 from the start: 1/25 rounded in float32 shifts log p by ~1e-8.
+        f64 = torch.float64
+        w = (
+            torch.full((k,), 1.0 / k, dtype=f64)
+            if weights is None
+            else torch.tensor(weights, dtype=f64)
+        )
+        self.weights = w / w.sum()
+        self.equal = weights is None
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         check_sample_args(n, gen)
-        k = torch.randint(len(self.means), (n,), generator=gen)
+        if self.equal:  # the draw every equal-weight mixture has always made
+            k = torch.randint(len(self.means), (n,), generator=gen)
+        else:
+            k = torch.multinomial(self.weights, n, replacement=True, generator=gen)
         eps = torch.randn(n, 2, generator=gen, dtype=torch.float64)
         return (self.means[k] + self.std * eps).float()
 
@@ -32,10 +52,11 @@ class _GaussianMixture(Dataset):
         p = as_points(x)
         out = torch.empty(len(p), dtype=torch.float64)
         s2 = self.std**2
-        const = -math.log(len(self.means)) - LOG_2PI - math.log(s2)
+        const = -LOG_2PI - math.log(s2)
+        logw = torch.log(self.weights)
         for b in row_blocks(len(p), BLOCK_ROWS):
             d2 = (p[b, None, :] - self.means[None]).pow(2).sum(-1)
-            out[b] = torch.logsumexp(-0.5 * d2 / s2, dim=1) + const
+            out[b] = torch.logsumexp(-0.5 * d2 / s2 + logw, dim=1) + const
         return like_input(out, x)
 
 
@@ -52,6 +73,19 @@ def _twentyfive_gaussians(box: float, std: float | None) -> Dataset:
     gy, gx = torch.meshgrid(g, g, indexing="ij")
     means = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
     return _GaussianMixture("25gaussians", box, means, std or 0.1)
+
+
+# The unequal mixture of exp-sm-weights: three well-separated modes holding 60/30/10 %.
+UNEQUAL_WEIGHTS = (0.6, 0.3, 0.1)
+
+
+def _unequal_gaussians(box: float, std: float | None) -> Dataset:
+    """3 Gaussians at angles 90, 210 and 330 degrees on the circle of radius 2.5, std 0.3,
+    weights 0.6 / 0.3 / 0.1: the modes are 4.3 apart (14 std), so the density between them
+    is ~ e^-25 of the peaks and the score there belongs to the nearest mode alone."""
+    angles = torch.tensor([90.0, 210.0, 330.0], dtype=torch.float64) * (math.pi / 180)
+    means = 2.5 * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+    return _GaussianMixture("unequal3", box, means, std or 0.3, UNEQUAL_WEIGHTS)
 
 
 class _Rings(Dataset):
@@ -122,6 +156,7 @@ BUILTINS: dict[str, Callable[[float, float | None], Dataset]] = {
     "25gaussians": _twentyfive_gaussians,
     "rings": lambda box, std: _Rings(box, (1.0, 2.0, 3.0), std or 0.1),
     "checkerboard": lambda box, std: _Checkerboard(box),  # std has no meaning here
+    "unequal3": _unequal_gaussians,
 }
 
 __all__ = ["BUILTINS"]

@@ -18,9 +18,9 @@ class Context:
     gen: torch.Generator
     device: torch.device
     box: float
-    data: torch.Tensor  # the training set, on device
-    data_mean: torch.Tensor  # (2,)
-    data_cov: torch.Tensor  # (2, 2)
+    data: torch.Tensor  # the training set (N, *event_shape), on device
+    data_mean: torch.Tensor  # (D,), D = prod(event_shape): 2 in the studio's 2D mode
+    data_cov: torch.Tensor  # (D, D)
     # The run's RealNVP (FCE noise, SNL proposal), shared by the objectives; see shared_flow.
     flow: nn.Module | None = None
     # False while a checkpoint is being restored: its flow weights are loaded, so building the
@@ -54,6 +54,16 @@ class Objective:
 
     def chains(self) -> torch.Tensor | None:
         """Latest negative samples (for display), or None."""
+        return None
+
+    def chain_jumps(self) -> torch.Tensor | None:
+        """(n,) bool per chain of ``chains()``: it did not move there continuously from its
+        previous position (an augmentation move or a restart); None: no such information."""
+        return None
+
+    def swap_rates(self) -> tuple[float, ...] | None:
+        """Parallel tempering's swap acceptance per adjacent pair in the last update (None
+        for every other sampler and objective)."""
         return None
 
     def buffer(self) -> torch.Tensor | None:

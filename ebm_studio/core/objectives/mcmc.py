@@ -24,12 +24,15 @@ EULER_GAMMA = 0.5772156649015329
 
 
 def nn_entropy(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Kozachenko-Leonenko entropy estimate of the 2D distribution of ``x`` using nearest
-    neighbours in the independent reference sample ``ref`` (M points):
-    H ~ 2 mean log rho + log(pi) + log(M) + gamma. Differentiable in ``x``."""
-    d = torch.cdist(x, ref.detach())
-    rho = d.min(dim=1).values.clamp_min(1e-12)
-    return 2 * torch.log(rho).mean() + math.log(math.pi) + math.log(len(ref)) + EULER_GAMMA
+    """Kozachenko-Leonenko entropy estimate of the distribution of ``x`` (N, *event), d =
+    prod(event), using nearest neighbours in the independent reference sample ``ref`` (M
+    points): H ~ d mean log rho + log V_d + log(M) + gamma, V_d = pi^(d/2) / Gamma(d/2 + 1) the
+    unit ball's volume (2D: 2 mean log rho + log pi + log M + gamma). Differentiable in ``x``."""
+    xf, rf = x.reshape(len(x), -1), ref.detach().reshape(len(ref), -1)
+    d = xf.shape[1]
+    rho = torch.cdist(xf, rf).min(dim=1).values.clamp_min(1e-12)
+    log_vd = math.log(math.pi) if d == 2 else 0.5 * d * math.log(math.pi) - math.lgamma(d / 2 + 1)
+    return d * torch.log(rho).mean() + log_vd + math.log(len(ref)) + EULER_GAMMA
 
 
 class MCMCObjective(Objective):
@@ -40,6 +43,7 @@ class MCMCObjective(Objective):
         self.sampler = Sampler(cfg.sampler, ctx.box)
         self.starts: dict[str, ChainStarts] = {}
         self._last_chains: torch.Tensor | None = None
+        self._last_jumps: torch.Tensor | None = None
 
     def _policy(self) -> ChainStarts:
         p = self.cfg.objective.start
@@ -69,11 +73,13 @@ class MCMCObjective(Objective):
         if cfg.sampler.augment_on_draw and cfg.sampler.augment != "none" and info.index is not None:
             with torch.no_grad():
                 e0 = self.energy(x0)
-            x0, _, _ = self.sampler.augment(self.ctx.model, x0, e0, self.ctx.gen)
+            x0, _, drawn_moved = self.sampler.augment(self.ctx.model, x0, e0, self.ctx.gen)
+            info.reset = drawn_moved if info.reset is None else info.reset | drawn_moved
         use_kl = ocfg.kl_weight > 0 or ocfg.ent_weight > 0
         k_graph = min(ocfg.kl_steps, cfg.sampler.steps) if use_kl else 0
-        if k_graph and cfg.sampler.kind == "rwmh":
-            k_graph = 0  # RWMH moves do not depend on theta: nothing to differentiate
+        if k_graph and cfg.sampler.kind in ("rwmh", "pt", "hmc"):
+            # RWMH moves do not depend on theta; PT and HMC keep no graph (core/tempering.py)
+            k_graph = 0
         x_neg, stats = self.sampler.run(
             self.ctx.model, x0, cfg.sampler.steps, self.ctx.gen, differentiable_last=k_graph
         )
@@ -82,6 +88,10 @@ class MCMCObjective(Objective):
         ent_ref = self._entropy_reference(starts, info, len(x_neg)) if ocfg.ent_weight > 0 else None
         starts.write_back(x_neg, info)
         self._last_chains = x_neg.detach()
+        jumps = self.sampler.moved
+        if info.reset is not None:
+            jumps = info.reset if jumps is None else jumps | info.reset
+        self._last_jumps = jumps
 
         e_pos = self.energy(x_pos)
         e_neg = self.energy(x_neg.detach())
@@ -137,6 +147,13 @@ class MCMCObjective(Objective):
 
     def chains(self) -> torch.Tensor | None:
         return self._last_chains
+
+    def chain_jumps(self) -> torch.Tensor | None:
+        return self._last_jumps
+
+    def swap_rates(self) -> tuple[float, ...] | None:
+        stats = self.sampler.last_stats
+        return None if stats is None else stats.swap_rates
 
     def buffer(self) -> torch.Tensor | None:
         s = self.starts.get(self.cfg.objective.start)

@@ -1,0 +1,164 @@
+"""Long sessions: the metric history as columns (CSV and checkpoint round trips, a checkpoint's
+size per step) and the curves' min/max reduction to the plot's width."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ebm_studio.core.checkpoint import restore_trainer, save_checkpoint
+from ebm_studio.core.history import History, metrics_csv, read_metrics_csv
+from ebm_studio.core.reduce import BASE, MinMaxPyramid
+from ebm_studio.core.trainer import Trainer
+
+
+def synthetic_history(n: int, seed: int = 0) -> History:
+    """Dense metrics every step (one missing now and then, one appearing late) and evaluation
+    metrics every 7th step."""
+    rng = np.random.default_rng(seed)
+    h = History()
+    for step in range(1, n + 1):
+        row = {"step": float(step), "loss": float(rng.normal()), "lr": 1e-3}
+        if step % 5:
+            row["gap"] = float(rng.normal())
+        if step > n // 2:
+            row["acceptance"] = float(rng.uniform())
+        evals = {"kl": float(rng.uniform()), "nll": float(rng.normal())} if step % 7 == 0 else None
+        h.append(row, evals)
+    return h
+
+
+def assert_same_history(a: History, b: History) -> None:
+    x, y = a.to_arrays(), b.to_arrays()
+    assert sorted(x) == sorted(y)
+    for k in x:
+        np.testing.assert_array_equal(x[k], y[k], err_msg=k)  # NaN equals NaN here
+
+
+def test_history_keeps_evaluation_metrics_only_at_evaluation_steps():
+    h = synthetic_history(70)
+    assert len(h) == 70 and h.evals.n == 10  # steps 7, 14, ..., 70
+    assert "kl" not in h.dense.cols and "loss" not in h.evals.cols
+    assert h[6]["kl"] == h.column("kl")[1][0] and "kl" not in h[5]
+    assert "gap" not in h[4] and "acceptance" not in h[0]  # NaN: not computed there
+    rows = list(h)
+    assert History.from_rows(rows).to_arrays().keys() == h.to_arrays().keys()
+    h.truncate_after(20)  # a rollback to step 20: steps 21.. and their evaluations go
+    assert len(h) == 20 and h.evals.n == 2 and h[-1]["step"] == 20
+
+
+def test_history_round_trips_through_metrics_csv_exactly():
+    h = synthetic_history(300)
+    text = metrics_csv(h)
+    assert text == metrics_csv(list(h))  # the same text as from dict rows
+    back = read_metrics_csv(text)
+    assert_same_history(h, back)
+    assert metrics_csv(back) == text
+    with pytest.raises(ValueError, match="line 3"):
+        read_metrics_csv(text.replace("\n2,", "\nx,", 1))
+
+
+def test_history_round_trips_through_a_checkpoint_exactly(small_config, tmp_path):
+    t = Trainer(small_config(**{"train.eval_every": 3}))
+    t.train(7)
+    path = tmp_path / "run.safetensors"
+    save_checkpoint(t, path)
+    back = restore_trainer(path)
+    assert_same_history(t.history, back.history)
+    assert back.history.evals.n == 2 and np.isnan(back.history.dense.column("step")).sum() == 0
+
+
+def test_a_checkpoint_grows_by_eight_bytes_per_column_and_step(small_config, tmp_path):
+    t = Trainer(small_config())
+    sizes = {}
+    for n in (1000, 5000):
+        t.history = synthetic_history(n)
+        save_checkpoint(t, tmp_path / f"{n}.safetensors")
+        sizes[n] = (tmp_path / f"{n}.safetensors").stat().st_size
+    dense_cols = len(t.history.dense.cols)  # step, loss, lr, gap, acceptance
+    eval_bytes = 8 * (len(t.history.evals.cols) + 1)  # kl, nll, step and the int64 row index
+    expected = 4000 * 8 * dense_cols + (5000 // 7 - 1000 // 7) * eval_bytes
+    # Beyond the columns only the JSON header's offsets (a few more digits) may differ.
+    assert expected <= sizes[5000] - sizes[1000] <= expected + 512
+
+
+def test_an_older_checkpoints_history_matrix_still_loads(small_config, tmp_path):
+    import torch
+
+    from ebm_studio.core.trainer import history_from_tensors
+
+    cols = ["kl", "loss", "step"]
+    matrix = torch.tensor([[np.nan, 0.5, 1.0], [0.25, 0.4, 2.0]], dtype=torch.float64)
+    h = history_from_tensors({"history": matrix}, {"history_columns": cols})
+    assert list(h) == [{"loss": 0.5, "step": 1.0}, {"loss": 0.4, "step": 2.0, "kl": 0.25}]
+
+
+@pytest.mark.parametrize("width", [1, 37, 300, 1000])
+def test_the_curve_reduction_keeps_every_min_and_max_of_each_pixel_column(width):
+    rng = np.random.default_rng(width)
+    n = 200_003
+    y = np.cumsum(rng.normal(size=n))
+    y[rng.uniform(size=n) < 0.05] = np.nan  # metrics not computed at some steps
+    y[5000:9000] = np.nan  # nor over a whole stretch
+    x = np.arange(1, n + 1, dtype=float)
+    pyramid = MinMaxPyramid()
+    for end in (10_000, 10_001, 150_000, n):  # updated as rows arrive
+        pyramid.update(y[:end])
+    for i0, i1 in [(0, n), (12_345, 150_000), (777, 777 + 40 * width), (3, 3 + 2 * width)]:
+        xs, ys, edges = pyramid.reduce(x, y, i0, i1, width)
+        assert edges[0] == i0 and edges[-1] == i1 and np.all(np.diff(edges) > 0)
+        if len(xs) == i1 - i0:  # few rows in view: drawn in full
+            np.testing.assert_array_equal(ys, y[i0:i1])
+            continue
+        assert len(edges) - 1 < 2 * width + 2  # bins: about two per pixel column
+        for j in range(len(edges) - 1):
+            part = y[edges[j] : edges[j + 1]]
+            lo, hi = np.fmin.reduce(part), np.fmax.reduce(part)  # skip NaN, as a plot does
+            np.testing.assert_array_equal(ys[2 * j : 2 * j + 2], [lo, hi])
+            assert xs[2 * j] == x[edges[j]]
+
+
+def test_a_rollback_invalidates_the_summaries_of_the_rows_it_rewrote():
+    y = np.zeros(10 * BASE)
+    pyramid = MinMaxPyramid()
+    pyramid.update(y)
+    y[3 * BASE + 1] = 5.0  # rows from 3 BASE were undone and logged again
+    pyramid.invalidate(3 * BASE)
+    pyramid.update(y)
+    _, ys, _ = pyramid.reduce(np.arange(len(y), dtype=float), y, 0, len(y), 2)
+    assert ys.max() == 5.0
+
+
+def test_the_trainers_events_are_bounded_and_none_is_lost_to_the_frames(small_config, monkeypatch):
+    import ebm_studio.core.trainer as trainer_module
+    from ebm_studio.core.frames import Note
+
+    monkeypatch.setattr(trainer_module, "MAX_EVENTS", 5)
+    t = Trainer(small_config())
+    t.events.extend(Note(i, "edit") for i in range(12))
+    assert len(t.snapshot(grid=False).events) == 12  # every unsent event leaves with a frame
+    assert [e.step for e in t.events] == [7, 8, 9, 10, 11]  # the newest kept
+    t.events.append(Note(12, "edit"))
+    assert [e.step for e in t.snapshot(grid=False).events] == [12]
+
+
+def test_a_long_unsent_history_reaches_the_curves_as_columns(small_config, qtbot, monkeypatch):
+    """An opened overnight checkpoint resends its whole history: a million rows as dicts would
+    cost about a gigabyte for one frame, so past ``MAX_SNAPSHOT_ROWS`` the columns go."""
+    import ebm_studio.core.trainer as trainer_module
+    from ebm_studio.gui.curves import CurvesPanel
+
+    monkeypatch.setattr(trainer_module, "MAX_SNAPSHOT_ROWS", 10)
+    t = Trainer(small_config())
+    t.train(3)
+    first = t.snapshot(grid=False)
+    assert len(first.rows) == 3 and first.history is None
+    t.history = synthetic_history(50)
+    snap = t.snapshot(grid=False)
+    assert snap.rows == () and snap.history is not t.history  # a copy: the worker goes on
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.add_snapshot(first)
+    panel.add_snapshot(snap)
+    assert_same_history(panel.data.history, t.history)
+    assert len(panel.series["kl"].data()[0]) == 50 // 7
