@@ -12,4 +12,18 @@ def load_checkpoint(path, device: str | None = "cpu"):
     return _load(path, device=device)
 
 
-__all__ = ["__version__", "load_checkpoint"]
+def sample(energy, x0, sampler: str = "mala", **kwargs):
+    """Chains from any energy in any dimension: see ``ebm_studio.api.sample``."""
+    from .api import sample as _sample
+
+    return _sample(energy, x0, sampler, **kwargs)
+
+
+def train(module, data, objective: str = "mcmc", **kwargs):
+    """Train one's own module on one's own tensor: see ``ebm_studio.api.train``."""
+    from .api import train as _train
+
+    return _train(module, data, objective, **kwargs)
+
+
+__all__ = ["__version__", "load_checkpoint", "sample", "train"]

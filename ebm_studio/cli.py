@@ -96,6 +96,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     final = trainer.evaluate()
+    if not trainer.is_2d and getattr(trainer.dataset, "labels", None) is not None:
+        from .core.image_outputs import image_metrics
+
+        chains = trainer.objective.buffer()
+        chains = trainer.objective.chains() if chains is None else chains
+        if chains is not None:  # the classifier's view of the buffer (no AIS: see eval)
+            final.update(image_metrics(trainer, chains))
     trainer.history.append({"step": float(trainer.step_count), **final})
     try:
         write_run_outputs(trainer, out)
@@ -107,7 +114,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def summary_line(step: int, m: dict[str, float]) -> str:
     parts = [f"step {step}"]
-    for k in ("kl", "nll", "log_z_grid", "log_z_error", "mmd"):
+    for k in (
+        "kl",
+        "nll",
+        "log_z_grid",
+        "log_z_error",
+        "mmd",
+        "classes_covered",
+        "frac_confident",
+        "frechet",
+    ):
         if k in m and math.isfinite(m[k]):
             parts.append(f"{k} {m[k]:.4f}")
     return " | ".join(parts)
@@ -162,7 +178,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     trainer = restore_trainer(args.checkpoint)
     m = trainer.evaluate()
     m = {"step": trainer.step_count, **m}
-    if args.data:
+    if not trainer.is_2d:
+        from .core.image_outputs import image_metrics
+
+        if args.data:
+            raise UserError("--data (a CSV of 2D points) does not apply to an image run")
+        chains = trainer.objective.buffer()
+        if chains is None:
+            chains = trainer.objective.chains()
+        if chains is None:
+            chains = trainer.test_x
+        m.update(
+            image_metrics(trainer, chains, ais_chains=args.ais_chains, ais_temps=args.ais_temps)
+        )
+    elif args.data:
         from .core.datasets import load_csv_points
 
         pts = torch.from_numpy(load_csv_points(args.data)).float().to(trainer.device)
@@ -215,8 +244,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Run chains on a frozen checkpoint and record them mixing (GIF, or MP4 with the extra)
-    over the model's landscape, with axes and a colour bar."""
+    """Run chains on a frozen checkpoint: the raw chains (.npy, any mode) or a recording of
+    them mixing (GIF, or MP4 with the extra): 2D chains over the model's landscape with axes
+    and a colour bar, image chains as a grid of pictures."""
+    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -224,26 +255,41 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .core.figures import AxesFrame, FigureError, check_animation_path, write_animation
     from .core.samplers import Sampler
 
-    try:
-        check_animation_path(args.out)
-    except FigureError as e:
-        raise UserError(str(e)) from None
+    raw = Path(args.out).suffix.lower() == ".npy"
+    if not raw:
+        try:
+            check_animation_path(args.out)
+        except FigureError as e:
+            raise UserError(f"{e} (or .npy for the raw chains)") from None
     trainer = restore_trainer(args.checkpoint)
     config = trainer.config
     over = {"kind": args.sampler, "temperature": args.temperature, "step_size": args.step_size}
+    over["noise"] = args.noise
     for k, v in over.items():
         if v is not None:
             config = config.with_value(f"sampler.{k}", v)  # validated like a preset value
     sampler = Sampler(config.sampler, trainer.box)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
     x = trainer.sample_starts(args.chains, args.start, gen)
-    axes = AxesFrame(
-        trainer.energy_grid(200),
-        trainer.box,
-        title=f"{config.sampler.kind}, {args.chains} chains",
-    )
+    if raw:
+        frame = None
+    elif trainer.is_2d:
+        axes = AxesFrame(
+            trainer.energy_grid(200),
+            trainer.box,
+            title=f"{config.sampler.kind}, {args.chains} chains",
+        )
+
+        def frame(x):
+            return axes.frame(x.cpu().numpy())
+    else:
+        from .core.image_outputs import image_grid
+
+        def frame(x):
+            return np.kron(image_grid(x[:64]), np.ones((6, 6, 1), dtype=np.uint8))
+
     per_frame = max(1, args.steps // args.frames)
-    frames = [axes.frame(x.cpu().numpy())]
+    frames = [] if frame is None else [frame(x)]
     bar = tqdm(total=args.steps, desc="sampling", unit="step", file=sys.stderr)
     done = 0
     while done < args.steps:
@@ -251,15 +297,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x, _ = sampler.run(trainer.model, x, k, gen)
         done += k
         bar.update(k)
-        frames.append(axes.frame(x.cpu().numpy()))
+        if frame is not None:
+            frames.append(frame(x))
     bar.close()
     try:
-        write_animation(frames, args.out, fps=args.fps)
+        if frame is None:
+            from .core.atomic import atomic_path
+
+            with atomic_path(args.out) as tmp, open(tmp, "wb") as f:
+                np.save(f, x.detach().cpu().numpy().astype(np.float32))
+        else:
+            write_animation(frames, args.out, fps=args.fps)
     except ValueError as e:
         raise UserError(str(e)) from None
     except OSError as e:
         raise cannot_write(args.out, e) from None
-    print(f"wrote {args.out} ({len(frames)} frames)")
+    what = f"{len(frames)} frames" if frame is not None else f"chains {tuple(x.shape)}"
+    print(f"wrote {args.out} ({what})")
+    if not trainer.is_2d and getattr(trainer.dataset, "labels", None) is not None:
+        from .core.image_outputs import image_metrics
+
+        m = image_metrics(trainer, x)
+        print(
+            f"classifier (test accuracy {m['classifier_accuracy']:.3f}): "
+            f"{m['classes_covered']:.0f} classes with >= 1% of the chains, "
+            f"{m['frac_confident']:.1%} confident > 0.9, class entropy "
+            f"{m['class_entropy']:.3f} nats, Frechet {m['frechet']:.3f}"
+        )
     return 0
 
 
@@ -300,11 +364,26 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from .core.targets import classify
+    from .gui.qt_probe import explain, finish_probe, start_probe
+
+    target = getattr(args, "target", None)
+    if target:
+        target = classify(target)  # an unknown or missing file: one sentence, exit 2
+    # Qt aborts the process when its platform plugin cannot load; a child finds out first,
+    # while this process imports the window's modules.
+    probe = start_probe()
     try:
+        from .gui import main_window  # noqa: F401  (the heavy imports, during the probe)
         from .gui.app import run_app
     except ImportError as e:
+        finish_probe(probe)
         raise UserError(f"the GUI is not available ({e})") from None
-    code = run_app(preset=getattr(args, "preset", None))
+    problem = explain(finish_probe(probe))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    code = run_app(preset=getattr(args, "preset", None), target=target)
     # The window is closed and the worker joined; the process exits next. Freezing the heap
     # spares the interpreter's shutdown collections a walk over every torch/pyqtgraph object,
     # so closing exits at once (README.md, Reliability).
@@ -319,6 +398,12 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     g = sub.add_parser("gui", help="open the studio window")
     g.add_argument("--preset", help="preset name or TOML path")
+    g.add_argument(
+        "target",
+        nargs="?",
+        metavar="FILE | SHARE_STRING",
+        help="open a checkpoint, preset, CSV of points, image or share string (ebm1:...)",
+    )
     g.set_defaults(func=cmd_gui)
 
     t = sub.add_parser("train", help="train headless and write results to --out")
@@ -348,6 +433,8 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the metrics of a checkpoint")
     e.add_argument("checkpoint")
     e.add_argument("--data", help="CSV of points to evaluate the NLL on")
+    e.add_argument("--ais-chains", type=int, default=256, help="image runs: AIS chains (0 off)")
+    e.add_argument("--ais-temps", type=int, default=200, help="image runs: AIS temperatures")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -372,11 +459,12 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("--sampler", choices=("langevin", "mala", "rwmh", "pt", "hmc"))
     sa.add_argument("--temperature", type=float)
     sa.add_argument("--step-size", type=float)
-    sa.add_argument("--start", choices=("noise", "data"), default="noise")
+    sa.add_argument("--noise", type=float, help="decoupled Langevin noise sigma")
+    sa.add_argument("--start", choices=("noise", "data", "buffer"), default="noise")
     sa.add_argument("--frames", type=int, default=50)
     sa.add_argument("--fps", type=int, default=15)
     sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--out", required=True, help="chains.gif or chains.mp4")
+    sa.add_argument("--out", required=True, help="chains.npy (raw), chains.gif or chains.mp4")
     sa.set_defaults(func=cmd_sample)
 
     co = sub.add_parser(

@@ -120,10 +120,12 @@ def check_compatible(trainer, data: CheckpointData, name: str) -> None:
                 f"{name}: tensor '{key}' has {u.dtype} {tuple(u.shape)}, "
                 f"expected {t.dtype} {tuple(t.shape)} for this configuration."
             )
+    shape = tuple(trainer.event_shape)
     for key in ("data.train", "data.test"):
         u = data.tensors.get(key)
-        if u is None or u.dtype != torch.float32 or u.ndim != 2 or u.shape[1] != 2:
-            raise CheckpointError(f"{name}: tensor '{key}' is missing or not float32 (N, 2).")
+        if u is None or u.dtype != torch.float32 or u.ndim < 2 or tuple(u.shape[1:]) != shape:
+            dims = ", ".join(map(str, shape))
+            raise CheckpointError(f"{name}: tensor '{key}' is missing or not float32 (N, {dims}).")
 
 
 def restore_trainer(path: str | os.PathLike, points=None, device: str | None = None):
@@ -136,7 +138,10 @@ def restore_trainer(path: str | os.PathLike, points=None, device: str | None = N
     cfg = data.config
     if device is not None:
         cfg = replace(cfg, train=replace(cfg.train, device=device))
-    if points is None and cfg.data.name in ("csv", "drawn", "image"):
+    if points is None and cfg.data.name == "mnist":
+        # The user's MNIST file may be gone: the checkpoint's own images rebuild the set.
+        points = torch.cat([data.tensors["data.train"], data.tensors["data.test"]]).numpy()
+    elif points is None and cfg.data.name in ("csv", "drawn", "image"):
         points = data.tensors["data.train"].numpy().astype(np.float64)
         if cfg.data.name != "image":
             cfg = replace(cfg, data=replace(cfg.data, name="drawn", path=""))
@@ -165,7 +170,7 @@ class LoadedModel:
 
     @torch.no_grad()
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        """E(x) for x of shape (N, 2) -> (N,)."""
+        """E(x) for x of shape (N, *event_shape) -> (N,)."""
         from .metrics import eval_blocked
 
         dev = self._trainer.device

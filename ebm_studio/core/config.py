@@ -56,7 +56,11 @@ DATASETS = (
     "csv",
     "image",
     "drawn",
+    "digits",
+    "mnist",
 )
+# Image data sets (chains of shape (N, 1, H, W)); the exact-grid metrics are 2D-only.
+IMAGE_DATASETS = ("digits", "mnist")
 OBJECTIVES = ("mcmc", "nce", "fce", "sm", "dsm", "ssm", "snl")
 CHAIN_STARTS = ("data", "persistent", "buffer", "noise")
 SAMPLERS = ("langevin", "mala", "rwmh", "pt", "hmc")
@@ -75,12 +79,19 @@ class DataConfig:
     box: float = param(4.5, lo=0.5, hi=100.0, live=False, unit="", help="box half-width")
     # Noise scale of the distribution (std of the Gaussians, radial std of rings, curve noise).
     std: float = param(0.0, lo=0.0, hi=5.0, live=False, help="noise std (0 = dataset default)")
-    # Source file for name = "csv" (two columns) or name = "image" (grayscale density).
-    path: str = param("", live=False, help="CSV or image file")
+    # Source file for name = "csv" (two columns), "image" (grayscale density) or "mnist"
+    # (the user's IDX file, gzipped or not, or an .npz with an image array).
+    path: str = param("", live=False, help="CSV, image, MNIST IDX or .npz file")
+    # MNIST only: average 2x2 pixel blocks, 28x28 -> 14x14.
+    downsample: bool = param(False, live=False, help="MNIST: downsample to 14x14")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    # mlp: the 2D studio's network (flattens images); conv: a small convolutional energy for
+    # images (Du & Mordatch 2019): conv layers to a 128-vector, two linear layers to E.
+    arch: str = param("mlp", choices=("mlp", "conv"), live=False, help="network kind")
+    channels: int = param(32, lo=4, hi=512, live=False, help="conv: first layer's channels")
     width: int = param(128, lo=4, hi=2048, live=False, help="hidden units per layer")
     depth: int = param(3, lo=1, hi=12, live=False, help="hidden layers")
     activation: str = param("silu", choices=ACTIVATIONS, live=False, help="nonlinearity")
@@ -385,6 +396,7 @@ def structural_changes(old: Config, new: Config) -> list[str]:
 __all__ = [
     "Config",
     "ConfigError",
+    "IMAGE_DATASETS",
     "DataConfig",
     "ModelConfig",
     "ObjectiveConfig",

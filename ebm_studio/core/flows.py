@@ -154,6 +154,11 @@ def shared_flow(ctx: Context, layers: int, pretrain_steps: int) -> RealNVP:
     """The run's one flow (FCE's noise, SNL's "flow" proposal), created and ML-pretrained on
     first use. It lives on the objectives' Context so switching between FCE and SNL keeps it;
     a different number of coupling layers replaces it."""
+    if tuple(ctx.data.shape[1:]) != (2,):
+        raise ValueError(
+            f"the RealNVP flow (FCE noise, SNL 'flow' proposal) is 2D; data of shape "
+            f"{tuple(ctx.data.shape[1:])} needs NCE/SNL with a 'gaussian' noise or proposal"
+        )
     flow = ctx.flow
     if not isinstance(flow, RealNVP) or len(flow.couplings) != layers:
         steps = pretrain_steps if ctx.pretrain else 0

@@ -1,6 +1,7 @@
-"""Energy functions E(x): R^2 -> R. Low energy = likely.
+"""Energy functions E(x) -> R. Low energy = likely.
 
-``EnergyMLP`` is the trainable network. The analytic energies have known normalisers or exact
+``EnergyMLP`` is the trainable network (2D points, or any input flattened); ``ConvEnergy`` the
+small convolutional energy for images. The analytic energies have known normalisers or exact
 samplers, so samplers and grid metrics can be tested against ground truth.
 """
 
@@ -24,12 +25,14 @@ _ACTIVATIONS = {
 
 
 class EnergyMLP(nn.Module):
-    """MLP 2 -> width x depth -> 1 returning E(x) of shape (N,)."""
+    """MLP D -> width x depth -> 1 returning E(x) of shape (N,); inputs (N, *event_shape) are
+    flattened (D = prod(event_shape), 2 in the studio's 2D mode)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, event_shape: tuple[int, ...] = (2,)) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        d_in = 2
+        d_in = math.prod(event_shape)
+        self.flat = tuple(event_shape) != (2,)
         for _ in range(cfg.depth):
             layers.append(_maybe_sn(nn.Linear(d_in, cfg.width), cfg.spectral_norm))
             layers.append(_ACTIVATIONS[cfg.activation]())
@@ -39,15 +42,56 @@ class EnergyMLP(nn.Module):
         self.input_scale = cfg.input_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flat:
+            x = x.reshape(len(x), -1)
         return self.net(x * self.input_scale).squeeze(-1)
 
 
-def _maybe_sn(layer: nn.Linear, on: bool) -> nn.Module:
+def _maybe_sn(layer: nn.Module, on: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer) if on else layer
 
 
-def build_model(cfg: ModelConfig) -> EnergyMLP:
-    return EnergyMLP(cfg)
+class ConvEnergy(nn.Module):
+    """The small convolutional energy of Du & Mordatch 2019 ("Implicit generation and
+    generalization in energy-based models"), sized for any image (C, H, W): three 3x3 conv
+    layers (channels c, 2c, 4c; strides 1, 2, 2) and a 1x1 conv to 128 channels, averaged over
+    the positions into a 128-vector, then two linear layers to the scalar E. SiLU (Swish)
+    throughout; optional spectral normalisation of every layer."""
+
+    def __init__(self, cfg: ModelConfig, event_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        if len(event_shape) != 3:
+            raise ValueError(
+                f"the conv energy needs images (C, H, W); data of shape {tuple(event_shape)} "
+                "needs model.arch = 'mlp'"
+            )
+        c_in, c = event_shape[0], cfg.channels
+        sn, act = cfg.spectral_norm, _ACTIVATIONS[cfg.activation]
+        self.features = nn.Sequential(
+            _maybe_sn(nn.Conv2d(c_in, c, 3, 1, 1), sn),
+            act(),
+            _maybe_sn(nn.Conv2d(c, 2 * c, 3, 2, 1), sn),
+            act(),
+            _maybe_sn(nn.Conv2d(2 * c, 4 * c, 3, 2, 1), sn),
+            act(),
+            _maybe_sn(nn.Conv2d(4 * c, 128, 1), sn),
+            act(),
+        )
+        self.head = nn.Sequential(
+            _maybe_sn(nn.Linear(128, 128), sn), act(), _maybe_sn(nn.Linear(128, 1), sn)
+        )
+        self.input_scale = cfg.input_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x * self.input_scale).mean(dim=(-2, -1))
+        return self.head(h).squeeze(-1)
+
+
+def build_model(cfg: ModelConfig, event_shape: tuple[int, ...] = (2,)) -> nn.Module:
+    """The network ``cfg`` describes for data of ``event_shape``."""
+    if cfg.arch == "conv":
+        return ConvEnergy(cfg, event_shape)
+    return EnergyMLP(cfg, event_shape)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,13 +20,19 @@ RUN_FILES = (
 
 
 def write_run_outputs(trainer, out: str | Path, *, samples: int = 20000) -> None:
-    """``RUN_FILES`` into ``out`` (created if needed), each written atomically."""
+    """``RUN_FILES`` into ``out`` (created if needed), each written atomically; image runs
+    have no landscape.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.toml", config_to_toml(trainer.config))
     atomic_write_text(out / "metrics.csv", metrics_csv(trainer.history))
     save_checkpoint(trainer, out / "checkpoint.safetensors")
-    write_run_figures(trainer, out, samples)
+    if getattr(trainer, "is_2d", True):
+        write_run_figures(trainer, out, samples)
+    else:  # images: no landscape; samples.png shows data and chains as pictures
+        from .image_outputs import write_image_figures
+
+        write_image_figures(trainer, out)
 
 
 __all__ = ["RUN_FILES", "write_run_outputs"]

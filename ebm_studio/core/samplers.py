@@ -1,4 +1,9 @@
-"""MCMC samplers for 2D energies, and where chains start (CD, PCD, replay buffer, short-run).
+"""MCMC samplers, and where chains start (CD, PCD, replay buffer, short-run).
+
+Chains are tensors of shape (N, *event_shape): 2D points (N, 2) in the studio, images
+(N, C, H, W) on digits; every sum over a chain's coordinates runs over all non-batch axes. The
+2D augmentation transforms (rotation, reflection, warp) need points; ``jump`` works in any
+dimension.
 
 One implementation serves training, the GUI's sample mode and the benchmarks. Every random draw
 takes the run's ``torch.Generator``. Large chain sets are processed in blocks of ``BLOCK`` rows:
@@ -60,6 +65,21 @@ def energy_and_grad(
     return (e if create_graph else e.detach()), (g if create_graph else g.detach())
 
 
+def rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-chain (N,) tensor shaped to broadcast against chains ``like`` (N, *event)."""
+    return mask.reshape(mask.shape[0], *([1] * (like.ndim - 1)))
+
+
+def sq_norm(v: torch.Tensor) -> torch.Tensor:
+    """Per-chain squared norm over every non-batch axis."""
+    return (v * v).reshape(v.shape[0], -1).sum(-1)
+
+
+def chain_norm(v: torch.Tensor) -> torch.Tensor:
+    """Per-chain Euclidean norm over every non-batch axis."""
+    return torch.linalg.vector_norm(v.reshape(v.shape[0], -1), dim=-1)
+
+
 def _noise_sigma(cfg: SamplerConfig, step_size: float) -> float:
     if cfg.noise_mode == "coupled":
         return math.sqrt(2.0 * step_size * cfg.temperature)
@@ -67,7 +87,7 @@ def _noise_sigma(cfg: SamplerConfig, step_size: float) -> float:
 
 
 class Sampler:
-    """Langevin (ULA), MALA or random-walk MH on a batch of chains of shape (N, 2).
+    """Langevin (ULA), MALA or random-walk MH on a batch of chains of shape (N, *event_shape).
 
     Holds the (possibly adapted) MALA step size; everything else comes from the config, which
     may be replaced between calls (live settings).
@@ -136,12 +156,12 @@ class Sampler:
         prop = x - eta * gc + sigma * noise
         e_p, g_p = self._eg(energy, prop, create_graph)
         # log q(x'|x) - log q(x|x') with q(a|b) = N(a; b - eta grad E(b), 2 eta T I)
-        fwd = ((prop - x + eta * gc) ** 2).sum(-1)
-        bwd = ((x - prop + eta * self._grad(g_p)) ** 2).sum(-1)
+        fwd = sq_norm(prop - x + eta * gc)
+        bwd = sq_norm(x - prop + eta * self._grad(g_p))
         log_a = -(e_p - e) / t - (bwd - fwd) / (4.0 * eta * t)
         u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
         acc = (torch.log(u) < log_a.detach()) & torch.isfinite(e_p.detach())
-        a = acc[:, None]
+        a = rows(acc, x)
         # torch.where keeps the graph for accepted moves when create_graph is on.
         return (
             torch.where(a, prop, x),
@@ -157,7 +177,7 @@ class Sampler:
         e_p = self._e(energy, prop, create_graph)
         u = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype)
         acc = (torch.log(u) < -(e_p - e).detach() / t) & torch.isfinite(e_p.detach())
-        return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), g, acc
+        return torch.where(rows(acc, x), prop, x), torch.where(acc, e_p, e), g, acc
 
     def _fused_args(self, x: torch.Tensor) -> tuple:
         """The fused step's arguments other than (x, g, noise): fixed for one block."""
@@ -214,7 +234,7 @@ class Sampler:
             acc = (torch.log(u) < -(e_p - e) / self.cfg.temperature) & torch.isfinite(e_p)
         else:
             acc = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        return torch.where(acc[:, None], prop, x), torch.where(acc, e_p, e), acc
+        return torch.where(rows(acc, x), prop, x), torch.where(acc, e_p, e), acc
 
     # -- runs ----------------------------------------------------------------------------
     def run(
@@ -236,7 +256,8 @@ class Sampler:
         n = x.shape[0]
         self._fast = (
             FastMLPEnergy.from_module(energy)
-            if self.fast and isinstance(energy, torch.nn.Module)
+            # The hand-written gradient is for flat (N, D) inputs: images take autograd.
+            if self.fast and isinstance(energy, torch.nn.Module) and x.ndim == 2
             else None
         )
         if steps == 0:
@@ -306,7 +327,7 @@ class Sampler:
                 if acc is not None:
                     acc_sum = acc_sum + acc.sum()
                 e_sum = e_sum + e.detach().sum()
-                g_sum = g_sum + g.detach().norm(dim=-1).sum()
+                g_sum = g_sum + chain_norm(g.detach()).sum()
             if m and (t + 1) % m == 0 and not graph:
                 x, e, acc_aug = self.augment(energy, x, e, gen)
                 moved |= acc_aug
@@ -321,6 +342,15 @@ class Sampler:
 def augment_transform(kind: str, x: torch.Tensor, gen: torch.Generator, box: float):
     """A random symmetric, volume-preserving transform applied per chain."""
     n, dev, dt = x.shape[0], x.device, x.dtype
+    if kind == "jump":
+        return x + torch.randn(x.shape, generator=gen, device=dev, dtype=dt) * (box / 2)
+    if kind == "elastic":
+        return elastic_transform(x, gen)
+    if kind in ("rotation", "reflection", "warp") and tuple(x.shape[1:]) != (2,):
+        raise ValueError(
+            f"augmentation '{kind}' transforms 2D points; chains of shape "
+            f"{tuple(x.shape[1:])} allow 'jump' only"
+        )
     if kind == "rotation":
         th = (torch.rand(n, generator=gen, device=dev, dtype=dt) * 2 - 1) * math.pi
         c, s = torch.cos(th), torch.sin(th)
@@ -339,9 +369,38 @@ def augment_transform(kind: str, x: torch.Tensor, gen: torch.Generator, box: flo
         w = torch.rand(n, generator=gen, device=dev, dtype=dt) * (2 * math.pi / box)
         b = torch.rand(n, generator=gen, device=dev, dtype=dt) * 2 * math.pi
         return x + (a * torch.sin(w * (x * up).sum(-1) + b))[:, None] * u
-    if kind == "jump":
-        return x + torch.randn(x.shape, generator=gen, device=dev, dtype=dt) * (box / 2)
     raise ValueError(f"unknown augmentation '{kind}'")
+
+
+ELASTIC_ALPHA = 0.6  # displacement std at the coarse control points, in pixels
+
+
+def elastic_transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """An elastic deformation of each image (Simard, Steinkraus & Platt 2003), as the sampler
+    transition of Gagnon & Lajoie 2022, §6.3: a random displacement field, Gaussian at 3x3
+    control points and bilinearly smoothed over the image, moves every pixel. The displacement
+    distribution is symmetric (d and -d equally likely) but the warp is not exactly
+    volume-preserving, so a Metropolis correction with exp(-dE/T) is approximate. Not yet a
+    ``sampler.augment`` choice: the 2D studio offers every choice live, and 2D chains cannot be
+    deformed; call it (or ``augment_transform("elastic", ...)``) between ``Sampler.run`` calls."""
+    if x.ndim != 4:
+        raise ValueError(
+            f"augmentation 'elastic' deforms images (N, C, H, W); chains of shape "
+            f"{tuple(x.shape[1:])} allow 'jump' (2D points also rotation, reflection, warp)"
+        )
+    n, _, h, w = x.shape
+    dev, dt = x.device, x.dtype
+    coarse = torch.randn(n, 2, 3, 3, generator=gen, device=dev, dtype=dt) * ELASTIC_ALPHA
+    disp = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear")
+    # grid_sample works in [-1, 1] coordinates: one pixel is 2 / size.
+    scale = torch.tensor([2.0 / w, 2.0 / h], device=dev, dtype=dt)
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=dev, dtype=dt)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=dev, dtype=dt)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)  # (h, w, 2) as (x, y)
+    grid = base[None] + disp.permute(0, 2, 3, 1) * scale
+    return torch.nn.functional.grid_sample(
+        x, grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +454,7 @@ class ChainStarts:
         self.cfg = cfg
 
     def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        u = torch.rand(n, 2, generator=gen, device=self.device)
+        u = torch.rand(n, *self.data.shape[1:], generator=gen, device=self.device)
         return (2 * u - 1) * self.box
 
     def _from_data(self, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -420,8 +479,8 @@ class ChainStarts:
         p_noise = self.cfg.p_noise if self.policy == "buffer" else 0.0
         to_noise = u < p_noise
         to_data = (u >= p_noise) & (u < p_noise + self.cfg.p_data)
-        x = torch.where(to_noise[:, None], self._noise(n, gen), x)
-        x = torch.where(to_data[:, None], self._from_data(n, gen), x)
+        x = torch.where(rows(to_noise, x), self._noise(n, gen), x)
+        x = torch.where(rows(to_data, x), self._from_data(n, gen), x)
         reset = to_noise | to_data
         self.age[idx[reset]] = 0
         frac_noise, frac_data = float(to_noise.float().mean()), float(to_data.float().mean())

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import SECTIONS, Config, changed_keys, field_meta
-from .datasets import Dataset, make_dataset
+from .datasets import Dataset, ImageSet, make_dataset
 from .flows import load_optimizer_tensors, optimizer_tensors
 from .frames import ConfigChange, Event, Rollback, Snapshot, event_to_json, events_from_json
 from .history import History
@@ -87,10 +87,20 @@ class Trainer:
         seed = cfg.train.seed
         self.dataset: Dataset = make_dataset(cfg.data, self._points)
         self.box = float(self.dataset.box)
-        gdata = torch.Generator().manual_seed(seed)
-        gtest = torch.Generator().manual_seed(seed + 1_000_003)
-        self.train_x = self.dataset.sample(cfg.data.n_train, gdata).to(self.device)
-        self.test_x = self.dataset.sample(cfg.data.n_test, gtest).to(self.device)
+        self.event_shape = tuple(self.dataset.event_shape)
+        # Exact-grid metrics, heatmaps and trails exist for 2D points only.
+        self.is_2d = self.event_shape == (2,)
+        self.train_labels = self.test_labels = None
+        if isinstance(self.dataset, ImageSet):  # a finite set: disjoint train and test images
+            tr, te, self.train_labels, self.test_labels = self.dataset.split(
+                cfg.data.n_train, cfg.data.n_test, seed
+            )
+            self.train_x, self.test_x = tr.to(self.device), te.to(self.device)
+        else:
+            gdata = torch.Generator().manual_seed(seed)
+            gtest = torch.Generator().manual_seed(seed + 1_000_003)
+            self.train_x = self.dataset.sample(cfg.data.n_train, gdata).to(self.device)
+            self.test_x = self.dataset.sample(cfg.data.n_test, gtest).to(self.device)
         self.test_log_p = (
             self.dataset.log_prob(self.test_x.cpu().double()).to(self.device)
             if self.dataset.has_density
@@ -99,22 +109,25 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(seed + 2)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = build_model(cfg.model).to(self.device)
+            self.model = build_model(cfg.model, self.event_shape).to(self.device)
         self.opt = torch.optim.Adam(
             self.model.parameters(),
             lr=cfg.optim.lr,
             betas=(cfg.optim.beta1, cfg.optim.beta2),
             weight_decay=cfg.optim.weight_decay,
         )
-        d = self.train_x
+        d = self.train_x.reshape(len(self.train_x), -1)
+        # Images have constant pixels (digit corners): a larger ridge keeps the fitted
+        # Gaussian (NCE noise, SNL proposal) proper.
+        ridge = 1e-6 if self.is_2d else 1e-3
         self.ctx = Context(
             model=self.model,
             gen=self.gen,
             device=self.device,
             box=self.box,
-            data=d,
+            data=self.train_x,
             data_mean=d.mean(0),
-            data_cov=torch.cov(d.T) + 1e-6 * torch.eye(2, device=self.device),
+            data_cov=torch.cov(d.T) + ridge * torch.eye(d.shape[1], device=self.device),
             pretrain=getattr(self, "_pretrain", True),
         )
         self.objectives: dict[str, Objective] = {}
@@ -124,7 +137,7 @@ class Trainer:
         self.events: list[Event] = []
         self._unsent_rows = 0
         self._unsent_events = 0
-        self._bandwidth = median_bandwidth(self.test_x.cpu())
+        self._bandwidth = median_bandwidth(self.test_x.cpu().reshape(len(self.test_x), -1))
         self._trail_len = 50
         self._trails: list[torch.Tensor] = []
         self._trail_jumps: list[torch.Tensor | None] = []  # parallel to _trails
@@ -311,7 +324,11 @@ class Trainer:
     # ------------------------------------------------------------------------------ metrics
     @torch.no_grad()
     def evaluate(self, res: int | None = None) -> dict[str, float]:
-        """Exact grid metrics: log Z, held-out NLL, KL to the truth, learned log Z error, MMD."""
+        """Exact grid metrics: log Z, held-out NLL, KL to the truth, learned log Z error, MMD.
+        Beyond 2D there is no grid: the cheap ones only (MMD on flattened chains, the mean
+        held-out energy, the learned log Z); ``image_metrics`` has the classifier and AIS."""
+        if not self.is_2d:
+            return self._evaluate_images()
         res = res or self.config.train.grid_res
         e = energy_grid(self.model, self.box, res, self.device)
         log_z = log_z_from_grid(e, self.box)
@@ -327,15 +344,38 @@ class Trainer:
             out["mmd"] = mmd2(ch[:500].cpu(), self.test_x[:500].cpu(), self._bandwidth)
         return out
 
+    def _evaluate_images(self) -> dict[str, float]:
+        out = {"e_test": float(self.model(self.test_x[:1000]).mean())}
+        est = self.objective.log_z_estimate()
+        if est is not None:
+            out["log_z_learned"] = est
+        ch = self.objective.chains()
+        if ch is not None and len(ch) >= 2:
+            flat = ch[:500].cpu().reshape(len(ch[:500]), -1)
+            test = self.test_x[:500].cpu().reshape(len(self.test_x[:500]), -1)
+            out["mmd"] = mmd2(flat, test, self._bandwidth)
+        return out
+
     def sample_starts(self, n: int, start: str, gen: torch.Generator) -> torch.Tensor:
-        """Starts for sampling a frozen model: ``n`` training points ("data") or uniform noise
-        on the box (anything else). Used by the GUI's sample mode and ``ebm-studio sample``."""
+        """Starts for sampling a frozen model: ``n`` training points ("data"), ``n`` rows of
+        the replay buffer or chain bank ("buffer"; noise when the run has none) or uniform
+        noise on the box (anything else). Used by the GUI's sample mode and ``ebm-studio
+        sample``."""
         if start == "data":
             idx = torch.randint(len(self.train_x), (n,), generator=gen, device=self.device)
             return self.train_x[idx].clone()
-        return (2 * torch.rand(n, 2, generator=gen, device=self.device) - 1) * self.box
+        buf = self.objective.buffer() if start == "buffer" else None
+        if buf is not None:
+            idx = torch.randint(len(buf), (n,), generator=gen, device=self.device)
+            return buf[idx].clone()
+        shape = (n, *self.event_shape)
+        return (2 * torch.rand(shape, generator=gen, device=self.device) - 1) * self.box
 
     def energy_grid(self, res: int) -> np.ndarray:
+        if not self.is_2d:
+            raise ValueError(
+                f"the energy grid is 2D-only; this run's data has shape {self.event_shape}"
+            )
         with torch.no_grad():
             return energy_grid(self.model, self.box, res, self.device).cpu().numpy()
 
@@ -345,6 +385,7 @@ class Trainer:
         ``grid=False`` skips the energy grid (``energy``/``log_z`` None): the GUI refreshes its
         heatmap a few times a second but the chains at every frame."""
         obj = self.objective
+        grid = grid and self.is_2d
         e = energy_grid(self.model, self.box, res, self.device) if grid else None
         ch = obj.chains()
         buf = obj.buffer()

@@ -5,6 +5,7 @@
   density computed by quadrature;
 - ``image_density``: a grayscale picture as a density on the box;
 - ``points``: point sets without a density (CSV files, drawn points);
+- ``images``: image sets (UCI 8x8 digits shipped, MNIST from the user's files), no density;
 - ``base``: the ``Dataset`` interface, ``DataError`` and the helpers the modules share.
 
 Every built-in dataset has an exact density, so metrics such as KL(p_data || p_theta) are
@@ -20,6 +21,7 @@ from ..config import DATASETS, ConfigError, DataConfig
 from . import curves, toy
 from .base import DataError, Dataset
 from .image_density import ImageDataset
+from .images import ImageSet, images_from_array, load_digits, load_mnist
 from .points import PointsDataset, load_csv_points
 
 # name -> factory(box, std or None for the dataset's default)
@@ -39,6 +41,14 @@ def make_dataset(cfg: DataConfig, points: np.ndarray | None = None) -> Dataset:
         if not cfg.path:
             raise DataError("image dataset: no file was chosen (data.path is empty)")
         return ImageDataset(cfg.path, cfg.box)
+    if cfg.name == "digits":
+        return load_digits()
+    if cfg.name == "mnist":
+        if points is not None:  # a checkpoint's stored images: the user's file is not needed
+            return images_from_array("mnist", points)
+        if not cfg.path:
+            raise DataError("mnist dataset: no file was chosen (data.path is empty)")
+        return load_mnist(cfg.path, cfg.downsample)
     if cfg.name == "drawn":
         return PointsDataset(points, cfg.box, name="drawn")
     raise ConfigError(f"unknown dataset {cfg.name!r}; expected one of: {', '.join(DATASETS)}")
@@ -48,6 +58,9 @@ __all__ = [
     "DataError",
     "Dataset",
     "ImageDataset",
+    "ImageSet",
+    "load_digits",
+    "load_mnist",
     "PointsDataset",
     "load_csv_points",
     "make_dataset",

@@ -29,8 +29,11 @@ class Dataset:
     """A 2D distribution with a bounding box ``[-box, box]^2``.
 
     Subclasses implement ``sample`` and, when ``has_density`` is true, ``log_prob``; those
-    without a density override ``density_picture``.
+    without a density override ``density_picture``. Image sets (``images.ImageSet``) have
+    another ``event_shape``.
     """
+
+    event_shape: tuple[int, ...] = (2,)
 
     def __init__(self, name: str, box: float, has_density: bool) -> None:
         self.name = name

@@ -18,9 +18,9 @@ class Context:
     gen: torch.Generator
     device: torch.device
     box: float
-    data: torch.Tensor  # the training set, on device
-    data_mean: torch.Tensor  # (2,)
-    data_cov: torch.Tensor  # (2, 2)
+    data: torch.Tensor  # the training set (N, *event_shape), on device
+    data_mean: torch.Tensor  # (D,), D = prod(event_shape): 2 in the studio's 2D mode
+    data_cov: torch.Tensor  # (D, D)
     # The run's RealNVP (FCE noise, SNL proposal), shared by the objectives; see shared_flow.
     flow: nn.Module | None = None
     # False while a checkpoint is being restored: its flow weights are loaded, so building the

@@ -24,12 +24,15 @@ EULER_GAMMA = 0.5772156649015329
 
 
 def nn_entropy(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Kozachenko-Leonenko entropy estimate of the 2D distribution of ``x`` using nearest
-    neighbours in the independent reference sample ``ref`` (M points):
-    H ~ 2 mean log rho + log(pi) + log(M) + gamma. Differentiable in ``x``."""
-    d = torch.cdist(x, ref.detach())
-    rho = d.min(dim=1).values.clamp_min(1e-12)
-    return 2 * torch.log(rho).mean() + math.log(math.pi) + math.log(len(ref)) + EULER_GAMMA
+    """Kozachenko-Leonenko entropy estimate of the distribution of ``x`` (N, *event), d =
+    prod(event), using nearest neighbours in the independent reference sample ``ref`` (M
+    points): H ~ d mean log rho + log V_d + log(M) + gamma, V_d = pi^(d/2) / Gamma(d/2 + 1) the
+    unit ball's volume (2D: 2 mean log rho + log pi + log M + gamma). Differentiable in ``x``."""
+    xf, rf = x.reshape(len(x), -1), ref.detach().reshape(len(ref), -1)
+    d = xf.shape[1]
+    rho = torch.cdist(xf, rf).min(dim=1).values.clamp_min(1e-12)
+    log_vd = math.log(math.pi) if d == 2 else 0.5 * d * math.log(math.pi) - math.lgamma(d / 2 + 1)
+    return d * torch.log(rho).mean() + log_vd + math.log(len(ref)) + EULER_GAMMA
 
 
 class MCMCObjective(Objective):

@@ -41,22 +41,32 @@ INIT_SAMPLES = 4096
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, L L^T) for x of shape (N, 2)."""
-    u = torch.linalg.solve_triangular(chol, (x - mean).T, upper=False).T
-    return -0.5 * (u**2).sum(-1) - math.log(2 * math.pi) - torch.log(chol.diagonal()).sum()
+    """log N(x; mean, L L^T) for x of shape (N, *event), mean (D,), L (D, D), D = prod(event)."""
+    d = mean.shape[0]
+    xf = x.reshape(len(x), d)
+    u = torch.linalg.solve_triangular(chol, (xf - mean).T, upper=False).T
+    log_norm = 0.5 * d * math.log(2 * math.pi)
+    return -0.5 * (u**2).sum(-1) - log_norm - torch.log(chol.diagonal()).sum()
 
 
 class Noise:
     """A fixed noise/proposal density with exact ``log_prob`` and ``sample(n, gen)``.
 
     ``kind``: ``gaussian`` (fitted to the data), ``uniform`` (on the box; log q = -inf outside)
-    or ``custom`` (isotropic Gaussian at (noise_x, noise_y) with std noise_std).
+    or ``custom`` (isotropic Gaussian at (noise_x, noise_y) with std noise_std; 2D only).
+    Any event shape: the Gaussian is fitted to the flattened data (ctx.data_mean, data_cov).
     """
 
     def __init__(self, kind: str, ctx: Context, cfg: Config) -> None:
         self.kind, self.box = kind, ctx.box
+        self.shape = tuple(ctx.data.shape[1:])
         o = cfg.objective
         dev = ctx.device
+        if kind == "custom" and self.shape != (2,):
+            raise ValueError(
+                f"noise 'custom' is a 2D Gaussian at (noise_x, noise_y); for data of shape "
+                f"{self.shape} use 'gaussian' or 'uniform'"
+            )
         if kind == "gaussian":
             self.mean = ctx.data_mean.detach().float()
             self.chol = torch.linalg.cholesky(ctx.data_cov.detach().double()).float()
@@ -68,17 +78,18 @@ class Noise:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "uniform":
-            inside = (x.abs() <= self.box).all(-1)
-            log_area = math.log((2 * self.box) ** 2)
+            inside = (x.abs() <= self.box).reshape(len(x), -1).all(-1)
+            d = math.prod(self.shape)
+            log_area = math.log((2 * self.box) ** 2) if d == 2 else d * math.log(2 * self.box)
             return torch.where(inside, -log_area, -math.inf).to(x.dtype)
         return gaussian_log_prob(x, self.mean, self.chol)
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         dev = gen.device
         if self.kind == "uniform":
-            return (2 * torch.rand(n, 2, generator=gen, device=dev) - 1) * self.box
-        z = torch.randn(n, 2, generator=gen, device=dev)
-        return self.mean + z @ self.chol.T
+            return (2 * torch.rand(n, *self.shape, generator=gen, device=dev) - 1) * self.box
+        z = torch.randn(n, self.mean.shape[0], generator=gen, device=dev)
+        return (self.mean + z @ self.chol.T).reshape(n, *self.shape)
 
 
 @torch.no_grad()
