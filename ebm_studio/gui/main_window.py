@@ -28,7 +28,6 @@ from .guide import install_guide
 from .health import HealthPanel
 from .help_menu import HelpActions, build_help_menu
 from .landscape import LandscapeView
-from .memory import MemoryTrimmer
 from .menus import build_menus
 from .recording import RecordingActions
 from .run_window import RunWindow
@@ -54,7 +53,6 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
         self._torch_threads = torch_threads
         self.last_snapshot: Snapshot | None = None
         self.recorder = Recorder()
-        self.trimmer = MemoryTrimmer(self)
         self.compare_window: CompareWindow | None = None
         self.setWindowTitle(f"{APP_NAME} — {title}" if title else APP_NAME)
 
