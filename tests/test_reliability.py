@@ -173,7 +173,8 @@ def random_live_value(key: str, rng: random.Random) -> object:
     meta = field_meta(section, name)
     default = getattr(getattr(Config(), section), name)
     if meta["choices"]:
-        return rng.choice(meta["choices"])
+        # The studio here runs on 2D points: choices that need images are refused there.
+        return rng.choice([c for c in meta["choices"] if c not in meta["image_only"]])
     if isinstance(default, bool):
         return rng.random() < 0.5
     lo = max(meta["lo"], LIVE_FLOORS.get(key, meta["lo"]))
