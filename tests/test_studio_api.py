@@ -73,9 +73,7 @@ def test_a_bad_checkpoint_is_refused_with_one_sentence_before_any_window(tmp_pat
     assert "notes.safetensors" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_the_documented_example_opens_the_studio_on_a_users_2d_energy(
-    opened, qtbot, monkeypatch
-):
+def test_the_documented_example_opens_the_studio_on_a_users_2d_energy(opened, qtbot, monkeypatch):
     # docs/api.md's ```py example, run as written but without blocking (and a shorter fit).
     code = re.findall(r"```py\n(.*?)```", DOC.read_text(), re.S)
     assert len(code) == 1

@@ -13,11 +13,12 @@ they are: the classifier's verdict, not an exact density.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from .digit_classifier import DigitClassifier, class_metrics
+from .digit_classifier import ClassMetrics, DigitClassifier, class_metrics
 from .samplers import EnergyFn, Sampler
 
 
@@ -85,3 +86,54 @@ def long_chain_entropy(
     """Entropy (nats) of the class histogram of ``x`` after ``steps`` sampler steps."""
     x, _ = sampler.run(energy, x, steps, gen)
     return class_metrics(clf, x).entropy
+
+
+# The protocols of the img-noise-funnel and img-elastic presets (docs/experiments.md 9-10,
+# bench/image_experiments.py, tests/test_image_experiments.py): chains start on training
+# digits, so every class is present at the start and the measure is where they go.
+FUNNEL_NOISES = (0.005, 0.05)
+FUNNEL_STEPS = 1500
+MIX_STEPS = 1000
+MIX_EVERY = 10
+CHAINS = 300
+
+
+def funnel(
+    trainer,
+    clf: DigitClassifier,
+    noise: float,
+    seed: int,
+    *,
+    chains: int = CHAINS,
+    steps: int = FUNNEL_STEPS,
+) -> ClassMetrics:
+    """The class histogram of ``chains`` chains started on training digits after ``steps``
+    steps of the run's own sampler with decoupled noise ``noise``."""
+    cfg = dataclasses.replace(trainer.config.sampler, noise_mode="decoupled", noise=noise)
+    gen = torch.Generator(device=trainer.device).manual_seed(seed)
+    x = trainer.sample_starts(chains, "data", gen)
+    x, _ = Sampler(cfg, trainer.box).run(trainer.model, x, steps, gen)
+    return class_metrics(clf, x)
+
+
+def mixing_rate(
+    trainer,
+    clf: DigitClassifier,
+    augment_every: int,
+    seed: int,
+    *,
+    chains: int = CHAINS,
+    steps: int = MIX_STEPS,
+    every: int = MIX_EVERY,
+) -> float:
+    """Class changes per 1000 sampler steps of chains started on training digits, sampled by
+    the run's sampler with elastic transitions every ``augment_every`` steps (0: none)."""
+    cfg = dataclasses.replace(
+        trainer.config.sampler,
+        augment="elastic" if augment_every else "none",
+        augment_every=augment_every,
+    )
+    gen = torch.Generator(device=trainer.device).manual_seed(seed)
+    x = trainer.sample_starts(chains, "data", gen)
+    trace = class_trace(clf, Sampler(cfg, trainer.box), trainer.model, x, steps, every, gen)
+    return trace.changes_per_1000()
