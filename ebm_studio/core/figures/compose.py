@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..atomic import atomic_path
-from .data import RunData, grid_quantity, title_text
+from .data import RunData, compare_title, grid_quantity, title_text
 from .panels import (
     draw_buffer,
     draw_curves,
@@ -179,7 +179,7 @@ def compare_figure(
                     mark_events=k == 0,
                 )
             top.legend(loc="upper right")
-        fig.suptitle(" vs ".join(title_text(r) for r in runs[:2]) if n == 2 else "")
+        fig.suptitle(compare_title(runs, labels))
     fig.ebm_style = style
     return fig
 
