@@ -225,8 +225,8 @@ class Sampler:
 
         Each move is its own inverse in distribution (rotation by +-theta, reflection, a shear
         with symmetric amplitude, a symmetric jump), so with ``augment_mh`` the Metropolis ratio
-        is exp(-dE/T) and the target stays invariant. Returns (x, e, accepted mask).
-        """
+        is exp(-dE/T) and the target stays invariant; the image-only ``elastic`` warp is
+        symmetric but not exactly volume-preserving (approximate). Returns (x, e, accepted)."""
         prop = augment_transform(self.cfg.augment, x, gen, self.box)
         e_p = self._e(energy, prop)
         if self.cfg.augment_mh:
