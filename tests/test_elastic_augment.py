@@ -43,3 +43,13 @@ def test_elastic_transitions_move_image_chains_inside_a_sampler_run():
     y, _ = plain.run(energy, x0.clone(), 4, torch.Generator().manual_seed(0))
     warped = (x - x0).abs().mean().item()
     assert warped > 5 * (y - x0).abs().mean().item()  # the warps, not the Langevin noise
+
+
+def test_a_class_trace_refuses_checks_that_would_skip_the_transitions():
+    from ebm_studio.core.chain_mixing import class_trace
+
+    cfg = dataclasses.replace(SamplerConfig(), augment="elastic", augment_every=100)
+    x = load_digits().images[:4]
+    with pytest.raises(ValueError, match="augment_every"):
+        # Runs of 10 steps never reach the 100th step where the warp would be proposed.
+        class_trace(None, Sampler(cfg, 1.0), lambda y: y.sum((1, 2, 3)), x, 1000, 10, None)

@@ -55,6 +55,12 @@ def class_trace(
     """Run ``sampler`` on ``x`` for ``steps`` steps, classifying the chains every ``every``."""
     if every < 1 or steps < every:
         raise ValueError(f"need 1 <= every <= steps; got every={every}, steps={steps}")
+    m = sampler.cfg.augment_every if sampler.cfg.augment != "none" else 0
+    if m and every % m:
+        # A Sampler.run call counts augment_every within itself: shorter calls never augment.
+        raise ValueError(
+            f"classify every multiple of sampler.augment_every ({m}) steps; got every={every}"
+        )
     labels = [_predict(clf, x)]
     for _ in range(steps // every):
         x, _ = sampler.run(energy, x, every, gen)
