@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ebm_studio.core.chain_mixing import CHAINS, FUNNEL_NOISES, funnel, mixing_rate
+from ebm_studio.core.chain_mixing import CHAINS, ELASTIC_EVERY, FUNNEL_NOISES, funnel, mixing_rate
 from ebm_studio.core.digit_classifier import load_or_train
 from ebm_studio.core.presets import load_preset
 from ebm_studio.core.trainer import Trainer
@@ -33,7 +33,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = p.parse_args()
-    every = load_preset("img-elastic").config.sampler.augment_every
+    every = ELASTIC_EVERY
     for seed in args.seeds:
         t0 = time.perf_counter()
         ml = trained("img-ml", seed)

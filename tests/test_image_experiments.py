@@ -14,12 +14,13 @@ from dataclasses import replace
 import pytest
 from test_image_presets import preset_run
 
-from ebm_studio.core.chain_mixing import FUNNEL_NOISES, funnel, mixing_rate
+from ebm_studio.core.chain_mixing import ELASTIC_EVERY, FUNNEL_NOISES, funnel, mixing_rate
 from ebm_studio.core.checkpoint import restore_trainer
 from ebm_studio.core.digit_classifier import load_or_train
 from ebm_studio.core.presets import load_preset
 
 pytestmark = pytest.mark.slow
+RATIO = 5  # measured 12.6-22.2 over seeds 0-2
 
 
 @functools.cache
@@ -49,12 +50,14 @@ def test_raising_the_sampling_noise_funnels_long_chains_into_fewer_digits():
 def test_elastic_transitions_raise_class_changes_per_1000_steps():
     el, clf = judged("img-elastic")
     ml, _ = judged("img-ml")
-    every = el.config.sampler.augment_every
-    # Trained and sampled with elastic transitions vs trained and sampled without.
-    with_elastic = mixing_rate(el, clf, every, seed=0)
+    # Trained with elastic warps of the buffer draws and sampled with a warp proposed every
+    # ELASTIC_EVERY steps, vs trained and sampled without (the paper's first two chains).
+    with_elastic = mixing_rate(el, clf, ELASTIC_EVERY, seed=0)
     without = mixing_rate(ml, clf, 0, seed=0)
     print(f"class changes per 1000 steps: elastic {with_elastic:.1f}, plain {without:.1f}")
-    assert with_elastic > 2.5 * without  # 3.7-9.4 times over seeds 0-2
-    assert el.config == replace(
-        ml.config, sampler=replace(ml.config.sampler, augment="elastic", augment_every=every)
-    )  # the two runs differ only in the transitions
+    assert with_elastic > RATIO * without
+    # Training with the warps adds to what they do at sampling time (the paper's third chain):
+    # sampled alike, the plain model changed class less at each of seeds 0-2 (by 3.3-9.8).
+    assert with_elastic > mixing_rate(ml, clf, ELASTIC_EVERY, seed=0)
+    sampler = replace(ml.config.sampler, augment="elastic", augment_on_draw=True)
+    assert el.config == replace(ml.config, sampler=sampler)  # they differ only in the warps

@@ -101,6 +101,7 @@ FUNNEL_NOISES = (0.005, 0.05)
 FUNNEL_STEPS = 1500
 MIX_STEPS = 1000
 MIX_EVERY = 10
+ELASTIC_EVERY = 10  # sampler steps between elastic proposals when sampling with them
 CHAINS = 300
 
 
