@@ -410,7 +410,7 @@ def test_full_disk_during_export_gives_a_clear_message(
     if name.endswith(".gif"):
         args = ["sample", str(checkpoint), "--chains", "50", "--steps", "4", "--frames", "2"]
     else:
-        args = ["plot", str(checkpoint), "--width", "300"]
+        args = ["plot", str(checkpoint), "--panels", "landscape", "--dpi", "60"]
     assert main([*args, "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and name in err and "Traceback" not in err
