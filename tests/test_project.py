@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ["8gaussians", "rings"]
 MCMC_PRESETS = ["cd", "pcd", "buffer-ml", "buffer-truecd", "short-run"]
 OBJECTIVE_PRESETS = ["nce", "fce", "snl", "sm", "dsm", "ssm"]
-IMAGE_PRESETS = ["img-ml", "img-truecd-vs-ml"]  # trained in test_image_presets.py
+# Trained in test_image_presets.py and test_image_experiments.py (img-noise-funnel is img-ml's
+# run: that test samples img-ml's checkpoint).
+IMAGE_PRESETS = ["img-ml", "img-truecd-vs-ml", "img-noise-funnel", "img-elastic"]
 EXPERIMENTS = [
     "exp-truecd-vs-ml",
     "exp-noise-funnel",

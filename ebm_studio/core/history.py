@@ -20,6 +20,8 @@ import numpy as np
 
 # What ``Trainer.evaluate`` returns: computed every ``train.eval_every`` steps only.
 EVAL_KEYS = frozenset({"log_z_grid", "nll", "kl", "log_z_learned", "log_z_error", "mmd"})
+# The studio's live curve points (worker/live_metrics.py): about one per second, so sparse too.
+LIVE_KEYS = frozenset({"kl_live", "nll_live", "log_z_live"})
 MIN_CAPACITY = 1024
 
 
@@ -89,7 +91,7 @@ class History:
     """A run's metric rows as columns: ``dense`` has one row per logged step, ``evals`` one row
     per step that also logged evaluation metrics (``eval_row``: its row in ``dense``)."""
 
-    def __init__(self, eval_keys: Iterable[str] = EVAL_KEYS) -> None:
+    def __init__(self, eval_keys: Iterable[str] = EVAL_KEYS | LIVE_KEYS) -> None:
         self.eval_keys = set(eval_keys)
         self.dense = Columns()
         self.evals = Columns()
@@ -120,6 +122,28 @@ class History:
                 sparse["step"] = dense["step"]
             self.evals.append(sparse)
         self.dense.append(dense)
+
+    def update_last(self, values: Mapping[str, float]) -> None:
+        """Add sparse metrics to the newest row (metrics computed after its step was logged,
+        such as the live curve points); they join that row's evaluation entry."""
+        if not self.dense.n:
+            raise IndexError("update_last on an empty history")
+        if not values:
+            return
+        i, m = self.dense.n - 1, self.evals.n
+        self.eval_keys.update(values)
+        if m and self.eval_row[m - 1] == i:
+            for k, v in values.items():
+                self.evals._column(k)[m - 1] = float(v)
+            return
+        if m == len(self.eval_row):
+            self.eval_row = np.resize(self.eval_row, 2 * m)
+        self.eval_row[m] = i
+        sparse = {k: float(v) for k, v in values.items()}
+        step = self.dense.column("step")
+        if step is not None:
+            sparse["step"] = float(step[i])
+        self.evals.append(sparse)
 
     def __getitem__(self, i: int) -> dict[str, float]:
         """Row ``i`` as a dict of the metrics computed at that step (no NaN entries)."""

@@ -79,12 +79,13 @@ class LiveMetrics:
             row = t.history[-1]
             if "kl" in row or "nll" in row:
                 # The full-resolution evaluation ran at this step: it is the point.
-                row.update({"kl_live": row.get("kl"), "nll_live": row.get("nll")})
-                row.update({"log_z_live": row.get("log_z_grid")})
-                for k in [k for k in LIVE_KEYS if row[k] is None]:
-                    del row[k]
-                continue
-            row.update(live_metrics(t, self.res))
+                full = {"kl_live": row.get("kl"), "nll_live": row.get("nll")}
+                full["log_z_live"] = row.get("log_z_grid")
+                live = {k: v for k, v in full.items() if v is not None}
+            else:
+                live = live_metrics(t, self.res)
+            # The history is columns: a row read back is a copy, so write through the store.
+            t.history.update_last(live)
         self.points += 1
         return True
 
