@@ -25,6 +25,7 @@ from .data_panel import DataPanel
 from .export import Recorder, has_mp4
 from .guide import install_guide
 from .health import HealthPanel
+from .image_mode import ImageMode
 from .landscape import LandscapeView
 from .menus import build_menus
 from .recording import RecordingActions
@@ -60,9 +61,11 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addWidget(self.banner)
-        layout.addWidget(self.landscape, 1)
+        self.image_mode = ImageMode(self, self.landscape)
+        layout.addWidget(self.image_mode.stack, 1)
         self.setCentralWidget(central)
         self.watch_view(self.landscape)
+        self.watch_view(self.image_mode.view)
 
         c = self.controller
         self.data_panel = DataPanel(c, self.landscape)
@@ -87,6 +90,7 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
         self.resizeDocks([self.settings_dock], [430], Qt.Orientation.Horizontal)
 
         self._add_toolbar_actions()
+        self.image_mode.sync(config)
         self.pending_label = QLabel()
         self.pending_label.setStyleSheet("color: #ff9800;")
         self.device_label = QLabel("device -")
@@ -168,7 +172,8 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
     def show_frame(self, frame: Frame) -> None:
         snap = frame.arms[0]
         self.last_snapshot = snap
-        self.landscape.show_snapshot(snap)
+        if not self.image_mode.show_snapshot(snap):
+            self.landscape.show_snapshot(snap)
         if self.recorder.recording:
             self.recorder.capture(self.landscape)
         self.curves.add_snapshot(snap)
@@ -179,6 +184,7 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
     def _on_run_reset(self, configs: RunConfigs) -> None:
         super()._on_run_reset(configs)
         self.curves.clear_run()
+        self.image_mode.view.clear_run()
 
     def _on_pending_changed(self, keys: list[str]) -> None:
         if keys:
@@ -193,6 +199,7 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
 
     def _on_config_changed(self, config: Config) -> None:
         self.landscape.apply_view(config.view)
+        self.image_mode.sync(config)
 
     def _on_config_edited(self, key: str, config: Config) -> None:
         if key.startswith("view."):
