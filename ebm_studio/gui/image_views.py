@@ -24,9 +24,10 @@ PAD = 1  # pixels between tiles, drawn at -1 (black)
 
 
 def mosaic(images: np.ndarray, cols: int | None = None) -> np.ndarray:
-    """Tile ``images`` (n, h, w) or (n, 1, h, w) into one (H, W) array, row-major, with a
-    ``PAD``-pixel border of -1 between tiles; the first image is at the top left."""
-    x = np.asarray(images, dtype=np.float32)
+    """Tile ``images`` (n, h, w) or (n, 1, h, w), clipped to [-1, 1], into one (H, W) array,
+    row-major, with a ``PAD``-pixel border of -1 between tiles; the first at the top left."""
+    # pixels live in [-1, 1]; chains may stray outside, and the grey map saturates there
+    x = np.clip(np.asarray(images, dtype=np.float32), -1.0, 1.0)
     x = x.reshape(len(x), x.shape[-2], x.shape[-1])
     n, h, w = x.shape
     cols = cols or max(1, math.ceil(math.sqrt(n)))

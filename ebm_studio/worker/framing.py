@@ -154,7 +154,9 @@ def dress(
         if health:
             snap = dataclasses.replace(snap, health=health_sample(t, snap))
         if not t.is_2d:
-            snap = dataclasses.replace(snap, image=image_extras(t, snap, force=static))
+            snap = dataclasses.replace(
+                snap, image=image_extras(t, snap, force=static or info.state == "paused")
+            )
         arms.append(snap)
     return dataclasses.replace(frame, arms=tuple(arms), info=info)
 
