@@ -40,11 +40,15 @@ def test_digits_show_the_image_views_and_a_2d_dataset_restores_the_landscape(win
     img = view.grid_image.image
     assert img.min() >= -1.0 - 1e-6 and img.shape[0] > 8  # more than one tile row
     assert view.strip_image.image is not None
+    assert "2D only" in w.controls.root.child("view").opts["title"]
+    assert not w.data_panel.draw_button.isEnabled()
     # conv on 2D data is refused in one sentence; switching to 2D gives back the landscape
     since = len(win.frames)
     w.data_panel.picker.setCurrentIndex(w.data_panel.picker.findData("moons"))
     win.new_run_frame(since)
     assert w.image_mode.stack.currentWidget() is w.landscape
+    assert "2D only" not in w.controls.root.child("view").opts["title"]
+    assert w.data_panel.draw_button.isEnabled()
     assert win.c.config.model.arch == "mlp"
     assert not win.c.set_value("model.arch", "conv")
     assert win.c.config.model.arch == "mlp"

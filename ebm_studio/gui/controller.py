@@ -36,7 +36,7 @@ from ..worker.commands import (
     UpdateConfig,
 )
 from ..worker.thread import RunWorker
-from .image_mode import conv_refusal, is_image_config
+from .image_rules import conv_refusal, is_image_config
 
 THROTTLE_MS = 40
 

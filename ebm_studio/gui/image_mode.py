@@ -7,25 +7,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
-from ..core.config import IMAGE_DATASETS, Config
+from ..core.config import Config
+from .controls import SECTION_TITLES
+from .image_rules import is_image_config
 from .image_views import ImageModeView
 
 TWO_D_ONLY = "2D only"
-
-
-def is_image_config(config: Config) -> bool:
-    """Whether ``config``'s data are images (the studio's image mode)."""
-    return config.data.name in IMAGE_DATASETS
-
-
-def conv_refusal(config: Config, key: str, value: object) -> str | None:
-    """One sentence refusing ``model.arch = conv`` on 2D data, else None."""
-    if key == "model.arch" and value == "conv" and not is_image_config(config):
-        return (
-            f"model.arch = conv needs image data (one of {', '.join(IMAGE_DATASETS)}); "
-            f"the dataset {config.data.name!r} is 2D points, so the model stays 'mlp'"
-        )
-    return None
 
 
 class ImageMode:
@@ -52,6 +39,11 @@ class ImageMode:
         for b in (panel.draw_button, panel.use_button, panel.clear_button, panel.csv_button):
             b.setEnabled(not on)
             b.setToolTip(TWO_D_ONLY if on else b.toolTip().replace(TWO_D_ONLY, "") or b.text())
+        # the view section draws the landscape (heatmap, trails, contours): 2D only
+        view = w.controls.root.child("view")
+        view.setOpts(title=f"view ({TWO_D_ONLY})" if on else SECTION_TITLES["view"])
+        if on:
+            view.setOpts(expanded=False)
         w.record_action.setEnabled(not on)
         w.record_action.setToolTip(
             "Recording the landscape: " + TWO_D_ONLY if on else "Record the landscape view"
@@ -65,4 +57,4 @@ class ImageMode:
         return True
 
 
-__all__ = ["ImageMode", "TWO_D_ONLY", "conv_refusal", "is_image_config"]
+__all__ = ["ImageMode", "TWO_D_ONLY"]
