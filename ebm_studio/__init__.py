@@ -26,4 +26,11 @@ def train(module, data, objective: str = "mcmc", **kwargs):
     return _train(module, data, objective, **kwargs)
 
 
-__all__ = ["__version__", "load_checkpoint", "sample", "train"]
+def studio(energy_or_path, **kwargs):
+    """Open the studio on a checkpoint or one's own 2D energy: see ``ebm_studio.studio_api``."""
+    from .studio_api import studio as _studio
+
+    return _studio(energy_or_path, **kwargs)
+
+
+__all__ = ["__version__", "load_checkpoint", "sample", "studio", "train"]

@@ -364,11 +364,26 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from .core.targets import classify
+    from .gui.qt_probe import explain, finish_probe, start_probe
+
+    target = getattr(args, "target", None)
+    if target:
+        target = classify(target)  # an unknown or missing file: one sentence, exit 2
+    # Qt aborts the process when its platform plugin cannot load; a child finds out first,
+    # while this process imports the window's modules.
+    probe = start_probe()
     try:
+        from .gui import main_window  # noqa: F401  (the heavy imports, during the probe)
         from .gui.app import run_app
     except ImportError as e:
+        finish_probe(probe)
         raise UserError(f"the GUI is not available ({e})") from None
-    code = run_app(preset=getattr(args, "preset", None))
+    problem = explain(finish_probe(probe))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    code = run_app(preset=getattr(args, "preset", None), target=target)
     # The window is closed and the worker joined; the process exits next. Freezing the heap
     # spares the interpreter's shutdown collections a walk over every torch/pyqtgraph object,
     # so closing exits at once (README.md, Reliability).
@@ -383,6 +398,12 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     g = sub.add_parser("gui", help="open the studio window")
     g.add_argument("--preset", help="preset name or TOML path")
+    g.add_argument(
+        "target",
+        nargs="?",
+        metavar="FILE | SHARE_STRING",
+        help="open a checkpoint, preset, CSV of points, image or share string (ebm1:...)",
+    )
     g.set_defaults(func=cmd_gui)
 
     t = sub.add_parser("train", help="train headless and write results to --out")

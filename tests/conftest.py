@@ -17,18 +17,24 @@ from ebm_studio.core.config import Config  # noqa: E402
 
 TIMEOUT = 60_000  # ms a GUI test waits for a condition; generous for a loaded CI machine
 
-SMALL = {
+# What makes a run cheap (sizes only, no change of method): shared by every small test run,
+# in-process (``small_config``) or through the CLI (``small_args``).
+SIZES = {
     "model.width": 32,
     "model.depth": 2,
     "data.n_train": 2000,
     "data.n_test": 500,
-    "objective.start": "persistent",  # chain i of one frame is chain i of the next
     "sampler.steps": 5,
     "sampler.n_chains": 64,
     "buffer.size": 64,
     "train.batch_size": 64,
-    "train.eval_every": 100_000,
     "train.grid_res": 32,
+}
+
+SMALL = {
+    **SIZES,
+    "objective.start": "persistent",  # chain i of one frame is chain i of the next
+    "train.eval_every": 100_000,
     "view.resolution": 32,
     "view.fps": 60,
 }
@@ -44,8 +50,21 @@ def tiny_config(**overrides: object) -> Config:
 
 @pytest.fixture
 def small_config() -> Callable[..., Config]:
-    """``small_config(**{"section.key": value})``: a tiny run for GUI and worker tests."""
+    """``small_config(**{"section.key": value})``: a tiny run for GUI, worker and core tests."""
     return tiny_config
+
+
+def small_cli_args(**overrides: object) -> list[str]:
+    """``--set key=value`` arguments for a CLI run of ``SIZES`` that evaluates every 10 steps,
+    with ``overrides`` (same keys) applied."""
+    values = {**SIZES, "train.eval_every": 10, **overrides}
+    return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+
+
+@pytest.fixture(scope="session")
+def small_args() -> Callable[..., list[str]]:
+    """``small_args(**{"section.key": value})``: the CLI arguments of a small run."""
+    return small_cli_args
 
 
 @pytest.fixture
@@ -257,7 +276,7 @@ def pytest_terminal_summary(terminalreporter):
     tr = terminalreporter
     tr.section("presets trained in this session")
     tr.write_line(f"{'preset':<18} {'dataset':<12} {'KL':>7} {'bound':>6} {'logZ err':>9} "
-                  f"{'steps':>6} {'seconds':>8} {'steps/s':>8}")  # fmt: skip
+                  f"{'steps':>6} {'seconds':>8} {'CPU s':>6} {'steps/s':>8}")  # fmt: skip
     for run in mod.completed_runs():
         f = run.final
         err = f.get("log_z_error")
@@ -266,5 +285,6 @@ def pytest_terminal_summary(terminalreporter):
             f"{run.preset.name:<18} {run.dataset:<12} {f.get('kl', float('nan')):>7.3f} "
             f"{run.preset.kl_bound.get(run.dataset, float('nan')):>6.2f} "
             f"{'-' if err is None else f'{err:.3f}':>9} {steps:>6} {run.seconds:>8.1f} "
-            f"{steps / run.seconds:>8.1f}" + (f"  [{run.arm}]" if run.arm else "")
+            f"{run.cpu_seconds:>6.1f} {steps / run.seconds:>8.1f}"
+            + (f"  [{run.arm}]" if run.arm else "")
         )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -141,27 +138,20 @@ def test_a_diverging_arm_rolls_both_back_to_the_same_step(small):
         assert max(r["step"] for r in arm.history) == 4
 
 
-def test_compare_core_imports_without_qt():
-    code = (
-        "import sys, ebm_studio.core.compare;"
-        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))];"
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
-SMALL_CLI = [
-    "--set", "model.width=32", "--set", "model.depth=2", "--set", "data.n_train=1000",
-    "--set", "data.n_test=300", "--set", "train.grid_res=32", "--set", "train.eval_every=3",
-]  # fmt: skip
-
-
-def test_cli_compare_prints_both_arms_side_by_side(capsys):
+def test_cli_compare_prints_both_arms_side_by_side(capsys, small_args):
     import json
 
     from ebm_studio.cli import main
 
-    args = ["compare", "cd", "--set-b", "objective.name=nce", "--steps", "4", *SMALL_CLI]
+    args = [
+        "compare",
+        "cd",
+        "--set-b",
+        "objective.name=nce",
+        "--steps",
+        "4",
+        *small_args(**{"train.eval_every": 3}),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "A: objective.name=mcmc" in out and "B: objective.name=nce" in out

@@ -16,17 +16,12 @@ from ebm_studio.cli import main
 from ebm_studio.core.atomic import atomic_path, atomic_write_bytes
 from ebm_studio.core.history import metrics_csv
 
-SMALL = [
-    "--set", "model.width=32", "--set", "model.depth=2", "--set", "data.n_train=2000",
-    "--set", "data.n_test=500", "--set", "sampler.steps=5", "--set", "train.grid_res=64",
-    "--set", "train.eval_every=5", "--set", "buffer.size=500",
-]  # fmt: skip
-
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
+def ckpt(tmp_path_factory, small_args):
     out = tmp_path_factory.mktemp("exp")
-    assert main(["train", "buffer-ml", "--steps", "15", *SMALL, "--out", str(out)]) == 0
+    args = small_args(**{"train.eval_every": 5})
+    assert main(["train", "buffer-ml", "--steps", "15", *args, "--out", str(out)]) == 0
     return out / "checkpoint.safetensors"
 
 

@@ -270,3 +270,54 @@ def test_cli_plot_refuses_curves_from_a_checkpoint_without_them(tmp_path, capsys
     assert "nocurves.safetensors" in err and "no metric curves" in err and "allowed" in err
     assert not out.exists()
     assert plot(ckpt, out, "--panels", "landscape,samples", "--res", "32") == 0
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_compare_title_names_every_arm_once_and_what_they_share(n):
+    from ebm_studio.core.figures import compare_figure
+
+    rng = np.random.default_rng(0)
+    runs = [
+        RunData(
+            box=4.0,
+            energy=rng.normal(size=(16, 16)),
+            step=100,
+            objective=("cd", "pcd", "buffer-ml", "nce")[i],
+            dataset="8gaussians",
+            metrics={"kl": 0.5 / (i + 1)},
+        )
+        for i in range(n)
+    ]
+    labels = [f"arm{i}" for i in range(n)]
+    title = compare_figure(runs, labels).get_suptitle()
+    assert title.count("step 100") == 1  # shared parts once, not per arm
+    for run, label in zip(runs, labels):
+        assert title.count(f"{label}: ") == 1
+        assert f"{run.objective} on 8gaussians" in title
+        assert f"KL {run.metrics['kl']:.3g} nats" in title
+
+
+def test_axes_frame_follows_given_levels_and_range():
+    from ebm_studio.core.figures import colormap_lut
+
+    energy = np.random.default_rng(0).normal(size=(32, 32))
+    # Levels far above every energy (standard normal): the landscape is the colour map's
+    # bottom colour. The range zooms into the box, twice as wide as tall.
+    af = AxesFrame(
+        energy, 8.0, quantity="energy", norm=(10.0, 20.0), extent=(-4.0, 4.0, -2.0, 2.0), dpi=100
+    )
+    (c0, c1), (r0, r1) = sorted(af.px), af.py  # r0: the bottom row (y0), r1: the top
+    c0, c1, r0, r1 = round(c0), round(c1), round(r0), round(r1)
+    bottom = colormap_lut("viridis")[0].astype(int)
+
+    def is_landscape(block) -> np.ndarray:
+        return np.abs(block.astype(int) - bottom).max(axis=-1) <= 2
+
+    assert is_landscape(af.background[r1 + 2 : r0 - 2, c0 + 2 : c1 - 2]).all()
+    assert (c1 - c0) / (r0 - r1) == pytest.approx(2.0, rel=0.02)
+    # The landscape stops at the given range on every side (ticks and labels beyond it).
+    mid_r, mid_c = (r0 + r1) // 2, (c0 + c1) // 2
+    for r, c in ((mid_r, c0 - 4), (mid_r, c1 + 4), (r1 - 4, mid_c), (r0 + 4, mid_c)):
+        assert not is_landscape(af.background[r, c])
+    r, c = af.pixels(np.array([[3.0, 0.0], [5.0, 0.0]]))  # x = 5 is outside the range
+    assert len(c) == 1 and abs(c[0] - (c0 + 7 / 8 * (c1 - c0))) <= 1

@@ -410,19 +410,6 @@ def test_closing_while_training_exits_cleanly(small_config):
     assert "threads 1" in r.stdout
 
 
-def test_core_imports_without_qt():
-    code = (
-        "import sys, pkgutil, importlib, ebm_studio.core as c\n"
-        "for m in pkgutil.walk_packages(c.__path__, 'ebm_studio.core.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "qt = ('PySide6', 'pyqtgraph', 'shiboken6')\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in qt]\n"
-        "assert not bad, bad\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-
-
 def test_every_objective_trains_live_in_the_window(window, small_config):
     from ebm_studio.core.config import OBJECTIVES
 

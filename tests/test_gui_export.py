@@ -91,8 +91,12 @@ def test_record_button_writes_a_gif_whose_frames_differ(window, tmp_path, monkey
     monkeypatch.setattr(
         QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "GIF animation (*.gif)")
     )
+    win.train(3)  # a grid is drawn: the recording gets the matplotlib axes of it
+    win.wait(lambda: win.w.landscape.shown_layers().energy is not None)
     win.w.record_action.trigger()
     assert win.w.recorder.recording and win.w.record_action.isChecked()
+    axes = win.w.recording_axes
+    assert axes is not None
     win.c.set_steps_per_frame(1)  # one step per frame: every frame shows a change
     win.c.play()
     win.wait(lambda: len(win.w.recorder.frames) >= 6)
@@ -106,7 +110,16 @@ def test_record_button_writes_a_gif_whose_frames_differ(window, tmp_path, monkey
         for i in range(gif.n_frames):
             gif.seek(i)
             frames.append(np.asarray(gif.convert("RGB")).copy())
-    assert frames[0].shape[1] == win.w.recorder.width
+    # Each frame is the AxesFrame's picture (ticks, labels, colour bar, as `ebm-studio sample`
+    # animations) with the captured data area placed inside the axes.
+    assert frames[0].shape[:2] == axes.background.shape[:2]
+    c0, c1 = sorted(axes.px)
+    outside = np.ones(frames[0].shape[:2], bool)
+    outside[:, int(c0) - 1 : int(c1) + 2] = False  # the axes' columns hold the captures
+    diff = np.abs(frames[0].astype(int) - axes.background.astype(int))[outside]
+    assert np.percentile(diff, 99) <= 24  # GIF palette rounding only (255 colours)
+    row, cols = int(sum(axes.py) / 2), slice(int(c0) + 2, int(c1) - 2)
+    assert not np.array_equal(frames[0][row, cols], axes.background[row, cols])  # a capture
     assert any(not np.array_equal(frames[0], f) for f in frames[1:])
 
 

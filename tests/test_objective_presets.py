@@ -1,8 +1,8 @@
-"""The MCMC-free presets (nce, fce, sm, dsm, ssm, snl), trained by the CLI on 8 Gaussians and on
-rings, reach the fits they document; NCE, FCE and SNL learn log Z.
+"""The MCMC-free presets (nce, fce, sm, dsm, ssm, snl), trained by the CLI on their CI dataset
+(tests/preset_runs.py), reach the fits they document; NCE, FCE and SNL learn log Z.
 
-Each (preset, dataset) pair trains once per session (tests/preset_runs.py) and several
-assertions share the run. About 5-6 minutes in all on 2 CPU cores. Marked slow (runs in CI).
+Each preset trains once per session and several assertions share the run. Marked slow (runs in
+CI). The preset files' own metadata is checked in test_preset_files.py (fast).
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import statistics
 
 import pytest
 import torch
-from preset_runs import train_preset
+from preset_runs import check_grid_normaliser, ci_run
 
 from ebm_studio.core.metrics import grid_points
 
 PRESETS = ["nce", "fce", "snl", "sm", "dsm", "ssm"]
-DATASETS = ["8gaussians", "rings"]
-LEARNED_LOG_Z = {"nce": 0.1, "snl": 0.1, "fce": 0.15}  # max |learned - grid| (nats)
+# max |learned - grid log Z| (nats): at least 1.6x the largest error measured over 2 seeds on
+# both datasets (the preset texts: NCE < 0.05, SNL < 0.06, FCE < 0.03).
+LEARNED_LOG_Z = {"nce": 0.1, "snl": 0.1, "fce": 0.15}
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +42,10 @@ def _step_rows(run) -> list[dict[str, float]]:
     return [r for r in rows if "steps_per_s" in r]
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("name", PRESETS)
-def test_preset_reaches_documented_kl(name, dataset):
-    run = train_preset(name, dataset)
+def test_preset_reaches_documented_kl(name):
+    run = ci_run(name)
+    dataset = run.dataset
     bound = run.preset.kl_bound[dataset]
     first, last = run.rows[0], run.final
     rate = statistics.median(r["steps_per_s"] for r in _step_rows(run))
@@ -55,34 +56,40 @@ def test_preset_reaches_documented_kl(name, dataset):
     )
     assert last["kl"] <= bound, f"{name} on {dataset}: KL {last['kl']:.3f} > {bound}"
     assert last["kl"] < first["kl"]  # training did the work
+    check_grid_normaliser(run)
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("name", sorted(LEARNED_LOG_Z))
-def test_learned_log_z_matches_the_grid(name, dataset):
-    last = train_preset(name, dataset).final
+def test_learned_log_z_matches_the_grid(name):
+    run = ci_run(name)
+    last = run.final
     err = abs(last["log_z_learned"] - last["log_z_grid"])
-    assert err < LEARNED_LOG_Z[name], f"{name} on {dataset}: |log Z error| = {err:.3f}"
+    assert err < LEARNED_LOG_Z[name], f"{name} on {run.dataset}: |log Z error| = {err:.3f}"
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
-def test_snl_bounds_bracket_the_held_out_nll(dataset):
+def test_snl_bounds_bracket_the_held_out_nll():
     # Over the last 500 steps (the model barely moves under the cosine schedule), the batch
     # NLL bounds average to an interval around the held-out NLL: nll_lower below (Jensen),
     # nll_upper above (the linear bound on log), within the batches' sampling noise.
-    run = train_preset("snl", dataset)
+    run = ci_run("snl")
     tail = _step_rows(run)[-500:]
     low = statistics.mean(r["nll_lower"] for r in tail)
     up = statistics.mean(r["nll_upper"] for r in tail)
     nll = run.final["nll"]
+    print(f"\nSNL on {run.dataset}: mean nll_lower {low:.4f}, held-out NLL {nll:.4f}, "
+          f"mean nll_upper {up:.4f}")  # fmt: skip
     assert low <= up
+    # 0.03: two standard errors of the held-out NLL (5000 points whose -log p spreads by
+    # about 1 nat: 0.014), the noisier side; the 500 batch means average 128k points.
+    # Measured on rings: lower 2.7455, held-out 2.7296, upper 2.7479.
     assert low < nll + 0.03 and up > nll - 0.03, (low, nll, up)
-    assert up - low < 0.2  # the interval is informative at the end of training
+    # Informative at the end of training: measured width 0.002 nats; the 0.2 cap fails only
+    # when the bounds come apart (b far from log Z, or a poor importance-sampling estimate).
+    assert up - low < 0.2
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
-def test_fce_flow_is_a_normalised_density_after_training(dataset):
-    run = train_preset("fce", dataset)
+def test_fce_flow_is_a_normalised_density_after_training():
+    run = ci_run("fce")
     trainer = run.trainer()
     obj = trainer.objective
     # A grid 3x wider than the box: the flow's tails may leave the data box.
@@ -92,16 +99,3 @@ def test_fce_flow_is_a_normalised_density_after_training(dataset):
     assert mass == pytest.approx(1.0, abs=1e-2)
     # The adversarial rule did let the flow train.
     assert statistics.mean(r.get("flow_step", 0.0) for r in _step_rows(run)) > 0.1
-
-
-def test_each_preset_documents_both_datasets():
-    from ebm_studio.core.presets import load_preset
-
-    for name in PRESETS:
-        p = load_preset(name)
-        assert set(DATASETS) <= set(p.kl_bound), name
-        assert p.config.objective.name == name and p.config.train.steps > 0
-        assert p.description and p.explanation and p.hint
-    # The two objectives that must fit within a tenth of a nat document so.
-    for name in ("nce", "snl"):
-        assert all(load_preset(name).kl_bound[d] <= 0.1 for d in DATASETS)

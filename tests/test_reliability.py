@@ -56,12 +56,6 @@ LIVE_CAPS = {
 }
 LIVE_FLOORS = {"train.energy_limit": 1e3, "train.eval_every": 50}
 EDITS_PER_TICK = 10
-SMALL = [
-    "--set", "model.width=16", "--set", "model.depth=1", "--set", "data.n_train=500",
-    "--set", "data.n_test=100", "--set", "sampler.steps=2", "--set", "train.grid_res=32",
-    "--set", "train.eval_every=5", "--set", "buffer.size=64", "--set", "sampler.n_chains=64",
-    "--set", "train.batch_size=64",
-]  # fmt: skip
 OUTPUTS = ("config.toml", "metrics.csv", "checkpoint.safetensors", "landscape.png", "samples.png")
 TIMEOUT = 60_000  # ms a GUI condition may take on a loaded machine
 
@@ -173,7 +167,8 @@ def random_live_value(key: str, rng: random.Random) -> object:
     meta = field_meta(section, name)
     default = getattr(getattr(Config(), section), name)
     if meta["choices"]:
-        return rng.choice(meta["choices"])
+        # The studio here runs on 2D points: choices that need images are refused there.
+        return rng.choice([c for c in meta["choices"] if c not in meta["image_only"]])
     if isinstance(default, bool):
         return rng.random() < 0.5
     lo = max(meta["lo"], LIVE_FLOORS.get(key, meta["lo"]))
@@ -335,9 +330,12 @@ def assert_outputs_absent_or_complete(out: Path) -> list[str]:
     return present
 
 
-def test_ctrl_c_during_cli_training_leaves_no_partial_file(tmp_path):
+def test_ctrl_c_during_cli_training_leaves_no_partial_file(tmp_path, small_args):
     out = tmp_path / "run"
-    args = ["train", "buffer-ml", "--steps", "1000000", *SMALL, "--out", str(out)]
+    # Lighter than the shared small run: after Ctrl+C the outputs must be written within the
+    # 60 s this test waits, on a loaded machine too.
+    light = {"model.width": 16, "model.depth": 1, "data.n_train": 500, "data.n_test": 100}
+    args = ["train", "buffer-ml", "--steps", "1000000", *small_args(**light), "--out", str(out)]
     with subprocess.Popen(
         [sys.executable, "-m", "ebm_studio.cli", *args],
         cwd=ROOT,
@@ -367,7 +365,7 @@ def test_ctrl_c_during_cli_training_leaves_no_partial_file(tmp_path):
 
 @pytest.mark.parametrize("interrupted_write", [1, 3, 5])
 def test_ctrl_c_while_writing_outputs_leaves_no_partial_file(
-    tmp_path, monkeypatch, interrupted_write
+    tmp_path, monkeypatch, interrupted_write, small_args
 ):
     # Ctrl+C lands in the middle of the n-th of the five output writes (before its fsync).
     real_fsync, calls = os.fsync, [0]
@@ -380,7 +378,7 @@ def test_ctrl_c_while_writing_outputs_leaves_no_partial_file(
 
     monkeypatch.setattr(os, "fsync", interrupted_fsync)
     out = tmp_path / "run"
-    assert main(["train", "buffer-ml", "--steps", "3", *SMALL, "--out", str(out)]) == 130
+    assert main(["train", "buffer-ml", "--steps", "3", *small_args(), "--out", str(out)]) == 130
     present = assert_outputs_absent_or_complete(out)
     assert len(present) == interrupted_write - 1  # those before it are complete
 
@@ -390,9 +388,9 @@ def no_space_left(fd: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
+def checkpoint(tmp_path_factory, small_args) -> Path:
     out = tmp_path_factory.mktemp("ckpt")
-    assert main(["train", "buffer-ml", "--steps", "3", *SMALL, "--out", str(out)]) == 0
+    assert main(["train", "buffer-ml", "--steps", "3", *small_args(), "--out", str(out)]) == 0
     return out / "checkpoint.safetensors"
 
 
@@ -412,17 +410,19 @@ def test_full_disk_during_export_gives_a_clear_message(
     if name.endswith(".gif"):
         args = ["sample", str(checkpoint), "--chains", "50", "--steps", "4", "--frames", "2"]
     else:
-        args = ["plot", str(checkpoint), "--width", "300"]
+        args = ["plot", str(checkpoint), "--panels", "landscape", "--dpi", "60"]
     assert main([*args, "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and name in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary
 
 
-def test_full_disk_during_cli_training_output_gives_a_clear_message(tmp_path, monkeypatch, capsys):
+def test_full_disk_during_cli_training_output_gives_a_clear_message(
+    tmp_path, monkeypatch, capsys, small_args
+):
     monkeypatch.setattr(os, "fsync", no_space_left)
     out = tmp_path / "run"
-    assert main(["train", "buffer-ml", "--steps", "3", *SMALL, "--out", str(out)]) == 2
+    assert main(["train", "buffer-ml", "--steps", "3", *small_args(), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and str(out) in err
     assert assert_outputs_absent_or_complete(out) == []

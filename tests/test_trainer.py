@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -13,23 +10,16 @@ from ebm_studio.core.frames import ConfigChange
 from ebm_studio.core.trainer import Diverged, Trainer
 
 
-def small(**over) -> Config:
-    c = Config()
-    for k, v in {
-        "model.width": 32,
-        "model.depth": 2,
-        "data.n_train": 2000,
-        "data.n_test": 500,
-        "sampler.steps": 5,
-        "sampler.n_chains": 64,
-        "buffer.size": 500,
-        "train.batch_size": 64,
-        "train.eval_every": 10,
-        "train.grid_res": 64,
-        **over,
-    }.items():
-        c = c.with_value(k, v)
-    return c
+@pytest.fixture
+def small(small_config):
+    """The shared small config, with a replay buffer (the default start) of 500 chains,
+    evaluated every 10 steps on a 64-cell grid."""
+
+    def make(**over) -> Config:
+        base = {"objective.start": "buffer", "buffer.size": 500, "train.eval_every": 10}
+        return small_config(**{**base, "train.grid_res": 64, **over})
+
+    return make
 
 
 def params(t: Trainer) -> list[torch.Tensor]:
@@ -37,7 +27,7 @@ def params(t: Trainer) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("start", ["data", "persistent", "buffer", "noise"])
-def test_same_seed_same_parameters(start):
+def test_same_seed_same_parameters(start, small):
     a, b = (
         Trainer(small(**{"objective.start": start})),
         Trainer(small(**{"objective.start": start})),
@@ -50,7 +40,7 @@ def test_same_seed_same_parameters(start):
     assert not all(torch.equal(x, y) for x, y in zip(params(a), params(c)))
 
 
-def test_live_change_applies_and_structural_waits_for_reset():
+def test_live_change_applies_and_structural_waits_for_reset(small):
     t = Trainer(small())
     t.train(3)
     new = t.config.with_value("sampler.step_size", 0.05).with_value("model.width", 16)
@@ -66,7 +56,7 @@ def test_live_change_applies_and_structural_waits_for_reset():
     assert t.model.net[0].out_features == 16
 
 
-def test_step_size_reaches_the_chains():
+def test_step_size_reaches_the_chains(small):
     # A larger step size makes the next chains move further from where they started.
     def spread(step_size):
         t = Trainer(small(**{"objective.start": "data", "sampler.step_size": 0.001}))
@@ -90,7 +80,7 @@ def test_step_size_reaches_the_chains():
         mcmc.MCMCObjective.loss = orig
 
 
-def test_state_round_trip_continues_identically():
+def test_state_round_trip_continues_identically(small):
     a = Trainer(small())
     a.train(10)
     tensors, meta = a.state_dict()
@@ -103,7 +93,7 @@ def test_state_round_trip_continues_identically():
     assert b.step_count == 20 and len(b.history) == 20
 
 
-def test_flow_checkpoint_restores_without_pretraining(monkeypatch):
+def test_flow_checkpoint_restores_without_pretraining(monkeypatch, small):
     """An FCE run (with its pretrained flow) saved and restored continues identically, and the
     restore does not pretrain a flow that the checkpoint's weights replace anyway."""
     from ebm_studio.core import flows
@@ -133,17 +123,33 @@ def test_flow_checkpoint_restores_without_pretraining(monkeypatch):
     assert pretrain_steps[-1] == 30
 
 
-def test_metrics_logged_every_eval():
+def test_metrics_logged_every_eval(small):
     t = Trainer(small())
     t.train(20)
     rows = [r for r in t.history if "kl" in r]
     assert [int(r["step"]) for r in rows] == [10, 20]
     for r in rows:
         assert {"log_z_grid", "nll", "kl", "mmd"} <= set(r)
-        assert r["nll"] - r["kl"] == pytest.approx(rows[0]["nll"] - rows[0]["kl"], rel=1e-6)
+    # The logged row is an evaluation of the model as it is now ...
+    now = t.evaluate()
+    assert now["log_z_grid"] == pytest.approx(rows[-1]["log_z_grid"], abs=1e-9)
 
 
-def test_snapshot_is_numpy_and_carries_unsent_rows():
+def test_grid_log_z_is_converged_in_the_resolution(small):
+    """Doubling the metric grid's resolution barely moves log Z: the midpoint rule integrates
+    a smooth, decaying exp(-E) with a relative error of about 2 exp(-2 pi^2 s^2 / h^2) for
+    features of width s and cells of width h (Poisson summation), below 2e-3 once s > 0.6 h.
+    At 64 cells on the 9-wide box (h = 0.14) a model 20 steps from its smooth initialisation
+    has no feature narrower than 0.09."""
+    t = Trainer(small())
+    t.train(20)
+    coarse, fine = t.evaluate(64), t.evaluate(128)
+    change = abs(fine["log_z_grid"] - coarse["log_z_grid"])
+    print(f"log Z at 64 cells {coarse['log_z_grid']:.6f}, at 128 {fine['log_z_grid']:.6f}")
+    assert change < 2e-3  # measured 4e-5
+
+
+def test_snapshot_is_numpy_and_carries_unsent_rows(small):
     t = Trainer(small())
     t.train(4)
     s = t.snapshot(res=40)
@@ -154,7 +160,7 @@ def test_snapshot_is_numpy_and_carries_unsent_rows():
     assert len(t.snapshot(res=40).rows) == 2
 
 
-def test_divergence_rolls_back_and_names_cause():
+def test_divergence_rolls_back_and_names_cause(small):
     t = Trainer(small(**{"train.guard_every": 5}))
     t.train(7)
     good = params(t)  # not yet the kept state: that is step 5
@@ -176,7 +182,7 @@ def test_divergence_rolls_back_and_names_cause():
     assert [r["step"] for r in t.history if "loss" in r] == [1, 2, 3, 4, 5, 6]
 
 
-def test_exploding_energy_is_caught():
+def test_exploding_energy_is_caught(small):
     t = Trainer(small(**{"train.energy_limit": 50.0}))
     t.train(2)
     with torch.no_grad():
@@ -184,16 +190,6 @@ def test_exploding_energy_is_caught():
     with pytest.raises(Diverged, match="exceeds the limit"):
         t.step()
     assert t.step_count == 0
-
-
-def test_core_imports_without_qt():
-    code = (
-        "import sys, ebm_studio.core.trainer, ebm_studio.core.checkpoint, ebm_studio.cli;"
-        "import ebm_studio.core.objectives.mcmc;"
-        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))];"
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_every_shipped_preset_loads_and_trains_a_few_steps():

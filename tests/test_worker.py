@@ -244,7 +244,9 @@ def test_sample_mode_freezes_the_model(worker):
         )
 
     h.wait(lambda: grid_after_sampling() is not None)
-    assert np.array_equal(trained, grid_after_sampling())  # the landscape did not move
+    later = grid_after_sampling()
+    assert later is not trained  # a grid computed anew, not the trained one passed on
+    assert np.array_equal(trained, later)  # the landscape did not move
     h.thread.send(SampleMode(enabled=False))
     h.thread.send(SetPlaying(False))
     h.wait_state("paused")

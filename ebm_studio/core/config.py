@@ -29,8 +29,10 @@ def param(
     unit: str = "",
     help: str = "",
     log: bool = False,
+    image_only: tuple[str, ...] = (),
 ) -> Any:
-    """A dataclass field with validation metadata (``log`` hints a log-scale control)."""
+    """A dataclass field with validation metadata (``log`` hints a log-scale control;
+    ``image_only`` lists the choices that need image data and are refused on 2D points)."""
     meta = {
         "lo": lo,
         "hi": hi,
@@ -39,6 +41,7 @@ def param(
         "unit": unit,
         "help": help,
         "log": log,
+        "image_only": image_only,
     }
     return field(default=default, metadata=meta)
 
@@ -162,8 +165,12 @@ class SamplerConfig:
     target_accept: float = param(0.574, lo=0.05, hi=0.95, help="MALA acceptance target")
     # Data-augmentation transitions (Du et al. 2021): a random transform applied to chains,
     # optionally Metropolis-corrected (docs/algorithms.md, section 2.4).
+    # 'elastic' deforms images (Simard et al. 2003), so it is refused on 2D points.
     augment: str = param(
-        "none", choices=("none", "rotation", "reflection", "warp", "jump"), help="augmentation"
+        "none",
+        choices=("none", "rotation", "reflection", "warp", "jump", "elastic"),
+        image_only=("elastic",),
+        help="augmentation",
     )
     augment_every: int = param(0, lo=0, hi=10000, help="apply every m sampler steps (0 off)")
     augment_on_draw: bool = param(False, help="apply when a start is drawn from the buffer")
@@ -289,6 +296,7 @@ class Config:
             if not isinstance(sec, dict):
                 raise ConfigError(f"{source}: [{name}] must be a table of keys")
             parts[name] = _build_section(klass, name, sec, source)
+        _check_image_only(parts, source)
         return cls(**parts)
 
     def with_value(self, key: str, value: Any) -> Config:
@@ -357,6 +365,23 @@ def _coerce(f: dataclasses.Field, typ: type, value: Any, where: str) -> Any:
     if typ in (int, float) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
         raise bad
     return value
+
+
+def _check_image_only(parts: dict[str, Any], source: str) -> None:
+    """Refuse a choice that needs images (``image_only`` metadata) when the data are 2D points."""
+    data = parts["data"].name
+    if data in IMAGE_DATASETS:
+        return
+    for name, sec in parts.items():
+        for f in fields(sec):
+            value = getattr(sec, f.name)
+            if value in f.metadata.get("image_only", ()):
+                allowed = [c for c in f.metadata["choices"] if c not in f.metadata["image_only"]]
+                raise ConfigError(
+                    f"{source}: {name}.{f.name} = {value!r} needs image data but data.name = "
+                    f"{data!r} is 2D points; expected one of: "
+                    + ", ".join(repr(c) for c in allowed)
+                )
 
 
 def _build_section(klass: type, name: str, sec: dict[str, Any], source: str) -> Any:

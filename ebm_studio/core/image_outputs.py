@@ -94,6 +94,9 @@ def image_metrics(
             n_temps=ais_temps,
             base_mean=mean,
             base_std=float(trainer.train_x.std()),
+            # A clamped sampler never trains the energy outside the box: integrate over it
+            # (core/ais.py explains why Z over R^D is then often infinite).
+            box=trainer.box if trainer.config.sampler.clamp_box else None,
             device=trainer.device,
         )
         ll, se = heldout_log_likelihood(trainer.model, trainer.test_x, res)

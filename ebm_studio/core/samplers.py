@@ -225,8 +225,8 @@ class Sampler:
 
         Each move is its own inverse in distribution (rotation by +-theta, reflection, a shear
         with symmetric amplitude, a symmetric jump), so with ``augment_mh`` the Metropolis ratio
-        is exp(-dE/T) and the target stays invariant. Returns (x, e, accepted mask).
-        """
+        is exp(-dE/T) and the target stays invariant; the image-only ``elastic`` warp is
+        symmetric but not exactly volume-preserving (approximate). Returns (x, e, accepted)."""
         prop = augment_transform(self.cfg.augment, x, gen, self.box)
         e_p = self._e(energy, prop)
         if self.cfg.augment_mh:
@@ -380,9 +380,8 @@ def elastic_transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     transition of Gagnon & Lajoie 2022, §6.3: a random displacement field, Gaussian at 3x3
     control points and bilinearly smoothed over the image, moves every pixel. The displacement
     distribution is symmetric (d and -d equally likely) but the warp is not exactly
-    volume-preserving, so a Metropolis correction with exp(-dE/T) is approximate. Not yet a
-    ``sampler.augment`` choice: the 2D studio offers every choice live, and 2D chains cannot be
-    deformed; call it (or ``augment_transform("elastic", ...)``) between ``Sampler.run`` calls."""
+    volume-preserving, so a Metropolis correction with exp(-dE/T) is approximate. The
+    ``sampler.augment = "elastic"`` choice; the config refuses it on 2D data (``image_only``)."""
     if x.ndim != 4:
         raise ValueError(
             f"augmentation 'elastic' deforms images (N, C, H, W); chains of shape "

@@ -52,8 +52,9 @@ def initial_config(preset: str | None, settings: QSettings) -> tuple[Config, str
         return Config(), "defaults"
 
 
-def run_app(preset: str | None = None) -> int:
-    """Open the studio window (optionally with a preset) and run the event loop."""
+def run_app(preset: str | None = None, target=None) -> int:
+    """Open the studio window (optionally with a preset) and run the event loop. ``target``
+    (a ``core.targets.Target`` or a path / share string) opens once the window shows."""
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -64,6 +65,8 @@ def run_app(preset: str | None = None) -> int:
     config, title = initial_config(preset, settings)  # a bad preset: ConfigError for the CLI
     window = MainWindow(config, settings=settings, title=title)
     window.show()
+    if target is not None:
+        window.open_target(target)
     return app.exec()
 
 

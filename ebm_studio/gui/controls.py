@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..core.config import SAMPLERS, SECTIONS, Config, field_meta
 from .controller import Controller, SampleOptions
+from .sampler_fields import sampler_field_visible
 
 # Shown by the data panel instead (dataset picker, number of points, file path).
 HANDLED_ELSEWHERE = {"data.name", "data.path", "data.n_train"}
@@ -219,14 +220,17 @@ class ControlsPanel(QWidget):
             param.setValue(
                 getattr(getattr(config, section), name), blockSignal=self._on_value_changed
             )
+        self._update_visibility(config)
 
     def _on_config_edited(self, key: str, config: Config) -> None:
-        if key.startswith("objective."):
+        if key.startswith(("objective.", "sampler.")):
             self._update_visibility(config)
 
     def _update_visibility(self, config: Config) -> None:
         for param in self.root.child("objective").children():
             param.setOpts(visible=objective_field_visible(param.name(), config))
+        for param in self.root.child("sampler").children():
+            param.setOpts(visible=sampler_field_visible(param.name(), config))
 
     def _on_pending_changed(self, keys: list[str]) -> None:
         pending = set(keys)

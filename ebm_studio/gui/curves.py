@@ -44,7 +44,16 @@ PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ],
     ),
     ("energy gap E(chains) - E(data)", [("gap", "gap", "#ffb74d")]),
-    ("KL / held-out NLL (nats)", [("kl", "KL(data||model)", "#e57373"), ("nll", "NLL", "#64b5f6")]),
+    (
+        "KL / held-out NLL (nats)",
+        [
+            ("kl", "KL(data||model)", "#e57373"),
+            ("nll", "NLL", "#64b5f6"),
+            # Coarse grid, at least once a second (worker/live_metrics.py); dots: full grid.
+            ("kl_live", "KL live", "#ef9a9a"),
+            ("nll_live", "NLL live", "#90caf9"),
+        ],
+    ),
     (
         "log Z",
         [("log_z_grid", "grid log Z", "#81c784"), ("log_z_learned", "learned log Z", "#f06292")],
@@ -60,7 +69,7 @@ PLOTS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ),
     ("steps / s", [("steps_per_s", "steps/s", "#fff176")]),
 ]
-IGNORED = {"step", "lr", "reinit_noise", "reinit_data", "sampler_energy"}
+IGNORED = {"step", "lr", "reinit_noise", "reinit_data", "sampler_energy", "log_z_live"}
 EXTRA_COLOURS = ["#a1887f", "#7986cb", "#4db6ac", "#dce775", "#f48fb1"]
 MIN_WIDTH = 100  # pixels assumed for a plot not laid out yet
 MAX_DOTS = 200  # evaluation points get a dot while at most this many are drawn

@@ -11,6 +11,7 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,9 @@ class Recorder:
         self._last = -1e9
         self._first: float | None = None
         self._kept = -1e9
+        # Scene rectangle to capture instead of the whole view (a recording captures only
+        # the plot's data area and adds matplotlib axes when saved: gui/recording_frame.py).
+        self.region: Callable[[], QRectF] | None = None
 
     def start(self) -> None:
         self.frames = []
@@ -266,7 +270,7 @@ class Recorder:
         self._offered += 1
         if (self._offered - 1) % self._stride:
             return False
-        source = view.viewRect()
+        source = self.region() if self.region is not None else view.viewRect()
         if source.width() <= 0 or source.height() <= 0:
             return False
         height = max(2, round(self.width * source.height() / source.width())) // 2 * 2

@@ -22,9 +22,11 @@ from .controller import Controller
 from .controls import ControlsPanel
 from .curves import CurvesPanel
 from .data_panel import DataPanel
+from .desktop import DesktopActions
 from .export import Recorder, has_mp4
 from .guide import install_guide
 from .health import HealthPanel
+from .help_menu import HelpActions, build_help_menu
 from .image_mode import ImageMode
 from .landscape import LandscapeView
 from .menus import build_menus
@@ -33,7 +35,7 @@ from .run_window import RunWindow
 from .window_files import FileActions
 
 
-class MainWindow(FileActions, RecordingActions, RunWindow):
+class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, RunWindow):
     """EBM Studio's window. ``settings`` persists geometry, the last config, the recent
     checkpoints and compare mode's overrides."""
 
@@ -106,6 +108,8 @@ class MainWindow(FileActions, RecordingActions, RunWindow):
             ]
         )
         build_menus(self)
+        build_help_menu(self)
+        self.setup_desktop()
         install_guide(self)  # after the menus: it adds to View and Help
         install_compose(self)  # File > Compose...
 

@@ -1,4 +1,5 @@
-"""File > Open recent: the last checkpoints saved or opened, kept in the window's QSettings."""
+"""File > Open recent: the last checkpoints (presets, data files) saved or opened, kept in the
+window's QSettings under ``key``."""
 
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ class RecentFiles:
     """The list behind ``menu``; choosing an entry calls ``open_path`` with its path."""
 
     def __init__(
-        self, menu: QMenu, settings: QSettings | None, open_path: Callable[[str], object]
+        self,
+        menu: QMenu,
+        settings: QSettings | None,
+        open_path: Callable[[str], object],
+        key: str = SETTINGS_KEY,
     ) -> None:
         self.menu = menu
         self.settings = settings
+        self.key = key
         self._open_path = open_path
-        value = settings.value(SETTINGS_KEY, []) if settings is not None else []
+        value = settings.value(key, []) if settings is not None else []
         if isinstance(value, str):  # QSettings returns a one-item list as a plain string
             value = [value]
         self._paths = [str(v) for v in (value or [])][:MAX_RECENT]
@@ -46,7 +52,7 @@ class RecentFiles:
 
     def _save(self) -> None:
         if self.settings is not None:
-            self.settings.setValue(SETTINGS_KEY, self._paths)
+            self.settings.setValue(self.key, self._paths)
         self._rebuild()
 
     def _rebuild(self) -> None:

@@ -20,8 +20,15 @@ class RecordingActions:
     """Mixed into ``MainWindow``: Record / Stop recording; uses its ``recorder``,
     ``record_action``, ``landscape``, ``recent`` and ``show_error``."""
 
+    recording_axes = None  # the AxesFrame saved frames are placed into (recording_frame.py)
+
     def start_recording(self) -> None:
+        from .recording_frame import data_area, view_axes_frame
+
         self.recorder.start()
+        axes = view_axes_frame(self.landscape)
+        self.recording_axes = None if axes is None else axes[0]
+        self.recorder.region = None if axes is None else data_area(self.landscape, axes[1])
         if self.last_frame is not None:
             self.recorder.capture(self.landscape)
         self.record_action.setChecked(True)
@@ -47,8 +54,12 @@ class RecordingActions:
                 "MP4 needs the video extra (pip install 'ebm-studio[video]'); save as .gif."
             )
             return False
+        from .recording_frame import placed
+
+        axes = self.recording_axes
         try:
-            write_animation(frames, path, fps=self.recorder.frame_rate)
+            shown = frames if axes is None else placed(axes, frames)
+            write_animation(shown, path, fps=self.recorder.frame_rate)
         except ValueError as e:
             self.show_error(str(e))
             return False

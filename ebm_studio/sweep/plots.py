@@ -1,5 +1,7 @@
 """``sweep.pdf`` / ``sweep.png``: final KL (log scale) against each swept value with the seed
-spread, and small multiples of the trials' final landscapes. Matplotlib with Agg, no Qt."""
+spread, and small multiples of the trials' final landscapes. Drawn with the figures module
+(``core.figures``: paper style, ``draw_landscape`` on one shared colour scale), on a Figure
+with the Agg canvas (no pyplot, no Qt), so sweep figures match the other exports."""
 
 from __future__ import annotations
 
@@ -7,46 +9,81 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .results import trial_dir
 from .spec import SweepSpec, format_value
 
 MAX_THUMBS = 48  # small multiples beyond this are unreadable on one page
+THUMB_RES = 96  # grid cells per side of a thumbnail: a 1.5 in panel shows no more
+QUANTITY = "density"
 
 
-def write_sweep_figures(out: Path, spec: SweepSpec, records: dict[str, dict | None]) -> None:
-    import matplotlib
+def trial_energy(out: Path, tid: str) -> tuple[np.ndarray, float] | None:
+    """A finished trial's (energy grid, box) from its checkpoint, or None if it has none."""
+    from ..core.checkpoint import restore_trainer
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
+    path = trial_dir(out, tid) / "checkpoint.safetensors"
+    if not path.exists():
+        return None
+    trainer = restore_trainer(path, device="cpu")
+    return trainer.energy_grid(THUMB_RES), float(trainer.box)
+
+
+def write_sweep_figures(
+    out: Path, spec: SweepSpec, records: dict[str, dict | None], style: str = "paper"
+):
+    """Write ``sweep.pdf`` and ``sweep.png`` into ``out``; return the Figure (for tests)."""
+    from ..core.figures.compose import new_figure, save_figure
+    from ..core.figures.data import grid_quantity
+    from ..core.figures.panels import draw_landscape, landscape_norm
+    from ..core.figures.style import DOUBLE_COLUMN_IN, QUANTITY_LABELS, style_context
 
     trials = spec.trials()
     ok = [t for t in trials if (records.get(t.id) or {}).get("status") == "ok"]
     n_keys = max(1, len(spec.grids))
-    thumbs = [t for t in ok if (trial_dir(out, t.id) / "landscape.png").exists()][:MAX_THUMBS]
-    cols = min(8, max(1, len(thumbs)))
-    thumb_rows = math.ceil(len(thumbs) / cols) if thumbs else 0
-    width = max(4.5 * n_keys, 1.5 * cols)
-    fig = Figure(figsize=(width, 3.4 + 1.9 * thumb_rows), layout="constrained")
-    gs = fig.add_gridspec(
-        1 + thumb_rows, max(n_keys, cols), height_ratios=[3.0] + [1.9] * thumb_rows
-    )
-    span = max(n_keys, cols) // n_keys
-    for i, (key, values) in enumerate(spec.grids or [("train.seed", tuple(spec.seeds))]):
-        ax = fig.add_subplot(gs[0, i * span : (i + 1) * span])
-        _kl_panel(ax, key, values, ok, records, spec)
-    for j, t in enumerate(thumbs):
-        ax = fig.add_subplot(gs[1 + j // cols, j % cols])
-        ax.imshow(plt.imread(trial_dir(out, t.id) / "landscape.png"))
-        kl = records[t.id]["metrics"].get("kl")
-        label = " ".join(format_value(v) for _, v in t.overrides)
-        ax.set_title(f"{label} s{t.seed}\nKL {kl:.3g}" if kl is not None else label, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    grids = []
+    for t in ok:
+        if len(grids) == MAX_THUMBS:
+            break
+        got = trial_energy(out, t.id)
+        if got is not None:
+            grids.append((t, *got))
+    cols = min(8, max(1, len(grids)))
+    thumb_rows = math.ceil(len(grids) / cols) if grids else 0
+    width = max(DOUBLE_COLUMN_IN, 3.4 * n_keys, 1.1 * cols)
+    thumb_h = width / (cols + 0.4) * 1.25  # square panel + its two-line title
+    with style_context(style):
+        fig = new_figure(width, 2.6 + thumb_h * thumb_rows)
+        gs = fig.add_gridspec(
+            1 + thumb_rows, max(n_keys, cols), height_ratios=[2.6] + [thumb_h] * thumb_rows
+        )
+        span = max(n_keys, cols) // n_keys
+        for i, (key, values) in enumerate(spec.grids or [("train.seed", tuple(spec.seeds))]):
+            ax = fig.add_subplot(gs[0, i * span : (i + 1) * span])
+            _kl_panel(ax, key, values, ok, records, spec)
+        # one colour scale over every cell, so brightness compares across trials
+        norm = landscape_norm([grid_quantity(e, box, QUANTITY) for _, e, box in grids])
+        axes = []
+        im = None
+        for j, (t, energy, box) in enumerate(grids):
+            ax = fig.add_subplot(gs[1 + j // cols, j % cols])
+            im = draw_landscape(
+                ax, energy, box, QUANTITY, norm=norm, colorbar=False, axis_labels=False
+            )
+            kl = records[t.id]["metrics"].get("kl")
+            label = " ".join(format_value(v) for _, v in t.overrides)
+            ax.set_title(f"{label} s{t.seed}\nKL {kl:.3g}" if kl is not None else label)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            axes.append(ax)
+        if im is not None:
+            cb = fig.colorbar(im, ax=axes, fraction=0.046, pad=0.02)
+            cb.set_label(QUANTITY_LABELS[QUANTITY])
+    fig.ebm_style = style
     for suffix in (".pdf", ".png"):
-        tmp = out / f".sweep.tmp{suffix}"
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(out / f"sweep{suffix}")
+        save_figure(fig, out / f"sweep{suffix}", dpi=150)
+    return fig
 
 
 def _kl_panel(ax, key: str, values, ok, records, spec: SweepSpec) -> None:
@@ -57,7 +94,7 @@ def _kl_panel(ax, key: str, values, ok, records, spec: SweepSpec) -> None:
         if kl is None or kl <= 0:
             continue
         v = t.seed if key == "train.seed" else dict(t.overrides)[key]
-        ax.scatter([pos[repr(v)]], [kl], s=10, color="0.5", alpha=0.7)
+        ax.scatter([pos[repr(v)]], [kl], s=6, color="0.5", alpha=0.7)
     means: list[tuple[Any, float, float, float]] = []
     for v in values:
         kls = [
@@ -81,8 +118,10 @@ def _kl_panel(ax, key: str, values, ok, records, spec: SweepSpec) -> None:
             capsize=3,
             label="geometric mean, min-max over seeds",
         )
-        ax.legend(fontsize=7)
-    ax.set_yscale("log")
+        ax.legend()
+    from ..core.figures.panels import log_axis
+
+    log_axis(ax)  # plain numbers on the log scale, as the other KL curves
     if xs_numeric and all(v > 0 for v in values) and max(values) / min(values) >= 20:
         ax.set_xscale("log")
     if not xs_numeric:

@@ -44,6 +44,7 @@ from .commands import (
     coalesce,
 )
 from .framing import MAX_DRAWN_CHAINS, SampleRun, dress
+from .live_metrics import LiveMetrics
 from .pacing import FramePacer
 
 USES_POINTS = ("drawn", "csv")  # datasets whose points come from the user, not a formula
@@ -100,6 +101,7 @@ class RunWorker(QThread):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pacer = FramePacer(grid_interval)
+        self._live = LiveMetrics()  # coarse-grid KL/NLL between the full evaluations
         self._threads = torch_threads or default_torch_threads()
         self._health = health
         # Worker-side state: touched only from run() (the worker thread).
@@ -215,6 +217,7 @@ class RunWorker(QThread):
         elif isinstance(cmd, SetPlaying):
             self._playing = cmd.playing
             self._remaining = 0
+            self._live.restart()
             p.steps_since_frame = 0
             p.need_grid = p.dirty = True
             self._set_state(self._busy_state() if cmd.playing else "paused")
@@ -226,6 +229,7 @@ class RunWorker(QThread):
         elif isinstance(cmd, TrainSteps):
             self._playing = False
             self._remaining = self._batch_total = max(int(cmd.n), 0)
+            self._live.restart()
             p.dirty = True
             self._set_state("training" if self._remaining else "paused")
         elif isinstance(cmd, SetStepsPerFrame):
@@ -331,6 +335,7 @@ class RunWorker(QThread):
             self._halt()
             self._batch_total = 0
         self._pacer.new_run(time.monotonic(), group.step_count)
+        self._live.restart()
         if self._sampling is not None:
             self._samples = [SampleRun.start(t, self._sampling) for t in group.trainers]
         self._post("reset_done", group.configs())
@@ -366,6 +371,7 @@ class RunWorker(QThread):
             else:
                 already = self.group.stop_requested
                 self.group.step()
+                self._live.after_step(self.group.trainers)
                 if not already and self.group.stop_requested:
                     # Once per bound: Play continues past it (a new bound arms it again).
                     self._halt()

@@ -29,8 +29,14 @@ class _GaussianMixture(Dataset):
         self.means = means.to(torch.float64)
         self.std = float(std)
         k = len(self.means)
-        w = torch.full((k,), 1.0 / k) if weights is None else torch.tensor(weights)
-        self.weights = (w / w.sum()).to(torch.float64)
+        # float64 from the start: 1/25 rounded in float32 shifts log p by ~1e-8.
+        f64 = torch.float64
+        w = (
+            torch.full((k,), 1.0 / k, dtype=f64)
+            if weights is None
+            else torch.tensor(weights, dtype=f64)
+        )
+        self.weights = w / w.sum()
         self.equal = weights is None
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:

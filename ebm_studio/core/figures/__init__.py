@@ -20,6 +20,7 @@ from .compose import (
 )
 from .data import (
     RunData,
+    compare_title,
     curve_points,
     final_metrics,
     grid_quantity,
@@ -82,6 +83,7 @@ __all__ = [
     "run_data_from_trainer",
     "run_figure",
     "save_figure",
+    "compare_title",
     "title_text",
     "write_animation",
     "write_run_figures",

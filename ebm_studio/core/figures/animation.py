@@ -33,12 +33,25 @@ class AxesFrame:
         width_in: float = SINGLE_COLUMN_IN,
         dpi: int = 150,
         title: str = "",
+        norm=None,
+        extent: tuple[float, float, float, float] | None = None,
     ) -> None:
+        """``norm`` (a matplotlib ``Normalize`` or ``(lo, hi)``) fixes the colour bar's scale,
+        e.g. to a studio view's colour levels; ``extent`` ``(x0, x1, y0, y1)`` is the data
+        range the axes show (default the box), e.g. a zoomed view's range."""
+        from matplotlib.colors import Normalize
+
         self.box = float(box)
+        self.extent = tuple(map(float, extent)) if extent is not None else (-box, box) * 2
+        if norm is not None and not isinstance(norm, Normalize):
+            norm = Normalize(*map(float, norm))
         with style_context(style):
             fig = new_figure(width_in, width_in * 0.88)
             ax = fig.add_subplot()
-            draw_landscape(ax, energy, box, quantity, cmap)
+            draw_landscape(ax, energy, box, quantity, cmap, norm=norm)
+            x0, x1, y0, y1 = self.extent
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
             if title:
                 ax.set_title(title)
             self.title_artist = ax.title
@@ -46,8 +59,9 @@ class AxesFrame:
         # Even sizes: H.264 (MP4) needs them.
         h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
         self.background = np.ascontiguousarray(rgb[:h, :w])
-        # Pixel position of the box corners (Agg's origin is bottom-left, arrays' top-left).
-        (x0, y0), (x1, y1) = ax.transData.transform([(-box, -box), (box, box)])
+        # Pixel position of the extent's corners (Agg's origin is bottom-left, arrays'
+        # top-left).
+        (x0, y0), (x1, y1) = ax.transData.transform([(x0, y0), (x1, y1)])
         self.px = (float(x0), float(x1))
         self.py = (rgb.shape[0] - float(y0), rgb.shape[0] - float(y1))
         self.size = (w, h)
@@ -55,9 +69,10 @@ class AxesFrame:
     def pixels(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows and columns of ``points`` (n, 2) inside the axes."""
         p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        t = (p + self.box) / (2 * self.box)
-        c = np.round(self.px[0] + t[:, 0] * (self.px[1] - self.px[0])).astype(np.int64)
-        r = np.round(self.py[0] + t[:, 1] * (self.py[1] - self.py[0])).astype(np.int64)
+        x0, x1, y0, y1 = self.extent
+        tx, ty = (p[:, 0] - x0) / (x1 - x0), (p[:, 1] - y0) / (y1 - y0)
+        c = np.round(self.px[0] + tx * (self.px[1] - self.px[0])).astype(np.int64)
+        r = np.round(self.py[0] + ty * (self.py[1] - self.py[0])).astype(np.int64)
         lo_c, hi_c = sorted(self.px)
         lo_r, hi_r = sorted(self.py)
         ok = (c >= lo_c + 1) & (c < hi_c - 1) & (r >= lo_r + 1) & (r < hi_r - 1)
@@ -73,8 +88,8 @@ class AxesFrame:
         return out
 
     def place(self, image: np.ndarray) -> np.ndarray:
-        """The background with ``image`` (a picture of the box, row 0 at the top) resized into
-        the axes: a studio recording frame gets the figure's axes and colour bar."""
+        """The background with ``image`` (a picture of the extent, row 0 at the top) resized
+        into the axes: a studio recording frame gets the figure's axes and colour bar."""
         from PIL import Image
 
         out = self.background.copy()

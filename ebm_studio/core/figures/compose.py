@@ -6,13 +6,14 @@ a caller can inspect them before ``save_figure`` writes them atomically.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_path
-from .data import RunData, grid_quantity, title_text
+from ..atomic import atomic_write_bytes
+from .data import RunData, compare_title, grid_quantity, title_text
 from .panels import (
     draw_buffer,
     draw_curves,
@@ -179,7 +180,7 @@ def compare_figure(
                     mark_events=k == 0,
                 )
             top.legend(loc="upper right")
-        fig.suptitle(" vs ".join(title_text(r) for r in runs[:2]) if n == 2 else "")
+        fig.suptitle(compare_title(runs, labels))
     fig.ebm_style = style
     return fig
 
@@ -189,8 +190,11 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = RASTER_DPI) -> None:
     drawn with; rasters at ``dpi``."""
     fmt = check_format(path)
     style = getattr(fig, "ebm_style", "paper")
-    with style_context(style), atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi, facecolor=fig.get_facecolor())
+    buf = io.BytesIO()
+    with style_context(style):
+        fig.savefig(buf, format=fmt, dpi=dpi, facecolor=fig.get_facecolor())
+    # Through atomic_write_bytes for its fsync: a full disk is reported here, not lost later.
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def figure_rgb(fig, dpi: int | None = None) -> np.ndarray:

@@ -155,8 +155,29 @@ def title_text(run: RunData) -> str:
     return " | ".join(parts)
 
 
+TITLE_LINE = 110  # characters that fit one line of a double-column figure's title
+
+
+def compare_title(runs: Sequence[RunData], labels: Sequence[str]) -> str:
+    """One title for any number of arms: what they share once, then each arm's own parts,
+    ``8gaussians | step 4000 | A: cd, KL 0.2 nats vs B: pcd, KL 0.05 nats vs C: ...``."""
+    parts = [title_text(r).split(" | ") for r in runs]
+    if len(parts) == 1:
+        return " | ".join(parts[0])
+    common = [p for p in parts[0] if all(p in q for q in parts[1:])]
+    own = [
+        f"{label}: " + (" | ".join(p for p in q if p not in common) or "same")
+        for label, q in zip(labels, parts)
+    ]
+    one_line = " | ".join([*common, " vs ".join(own)])
+    if len(one_line) <= TITLE_LINE:
+        return one_line
+    return "\n".join([" | ".join(common), *own] if common else own)  # an arm per line
+
+
 __all__ = [
     "RunData",
+    "compare_title",
     "curve_points",
     "final_metrics",
     "grid_quantity",
