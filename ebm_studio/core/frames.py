@@ -181,6 +181,20 @@ class HealthSample:
 
 
 @dataclass(frozen=True)
+class ImageExtras:
+    """Image mode: the energy on the data's principal plane with data, chains and buffer
+    projected on it, and the classifier's class histogram of the chains. Computed by the
+    worker at a bounded cadence, so most frames carry none."""
+
+    plane_energy: np.ndarray  # (res, res), rows = pc2 from -extent to +extent
+    extent: tuple[float, float]  # half-widths along pc1, pc2
+    data_xy: np.ndarray  # (n, 2) projections
+    chains_xy: np.ndarray | None
+    buffer_xy: np.ndarray | None
+    class_histogram: tuple[int, ...] | None = None  # None without a classifier (no labels)
+
+
+@dataclass(frozen=True)
 class SampleInfo:
     """Sample mode: chains of the frozen model, ``steps`` sampler steps so far."""
 
@@ -217,6 +231,7 @@ class Snapshot:
     # The run's whole history as columns, in place of ``rows``, when more rows are unsent than
     # a frame should carry as dicts (a reset or an opened checkpoint resends everything).
     history: History | None = None
+    image: ImageExtras | None = None  # image data sets only, every few frames
 
 
 @dataclass(frozen=True)
@@ -246,6 +261,7 @@ __all__ = [
     "Frame",
     "FrameInfo",
     "HealthSample",
+    "ImageExtras",
     "Note",
     "Rollback",
     "SampleInfo",

@@ -36,6 +36,7 @@ from ..worker.commands import (
     UpdateConfig,
 )
 from ..worker.thread import RunWorker
+from .image_rules import conv_refusal, is_image_config
 
 THROTTLE_MS = 40
 
@@ -183,6 +184,10 @@ class Controller(QObject):
     def set_value(self, key: str, value: object) -> bool:
         """Validate one edit; on success remember it and send it (throttled). On failure the
         message goes to the status bar and nothing reaches the worker."""
+        refusal = conv_refusal(self.config, key, value)
+        if refusal is not None:
+            self.message_posted.emit(refusal)
+            return False
         try:
             new = self.config.with_value(key, value)
         except ConfigError as e:
@@ -226,6 +231,11 @@ class Controller(QObject):
         """Switch the dataset (built-in name, or "drawn" with the user's points) and reset."""
         data = dataclasses.replace(self.config.data, name=name, path=path)
         self.config = dataclasses.replace(self.config, data=data)
+        if self.config.model.arch == "conv" and not is_image_config(self.config):
+            # the conv energy needs images: 2D points get the MLP (said in the status bar)
+            model = dataclasses.replace(self.config.model, arch="mlp")
+            self.config = dataclasses.replace(self.config, model=model)
+            self.message_posted.emit(f"model.arch set to mlp: {name} is 2D points")
         if points is not None:
             self.points = np.asarray(points, dtype=np.float64)
         self.config_changed.emit(self.config)

@@ -170,7 +170,7 @@ class ControlsPanel(QWidget):
                 {"name": "n_chains", "title": "chains", "type": "int", "value": o.n_chains,
                  "limits": (1, 100_000)},
                 {"name": "start", "title": "start from", "type": "list",
-                 "limits": ["noise", "data"], "value": o.start},
+                 "limits": ["noise", "data", "buffer"], "value": o.start},
                 {"name": "kind", "title": "sampler", "type": "list", "limits": list(SAMPLERS),
                  "value": o.kind},
                 {"name": "step_size", "title": "step size eta", "type": "float",

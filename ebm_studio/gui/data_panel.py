@@ -25,12 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.config import DATASETS, IMAGE_DATASETS, Config, DataConfig, field_meta
+from ..core.config import DATASETS, Config, DataConfig, field_meta
 from ..core.figures.raster import density_image, points_histogram
 from .controller import Controller
 from .landscape import LandscapeView
 
-BUILT_IN = [n for n in DATASETS if n not in ("csv", "image", "drawn", *IMAGE_DATASETS)]
+# digits ship with the package; MNIST needs the user's files (data.path), so it is not listed
+BUILT_IN = [n for n in DATASETS if n not in ("csv", "image", "drawn", "mnist")]
 THUMB = 72
 THUMB_RES = 64
 THUMB_SAMPLES = 20_000

@@ -276,8 +276,9 @@ class HealthPanel(QWidget):
             return
         pts, age = snap.buffer[:BUFFER_SHOWN], snap.buffer_age[:BUFFER_SHOWN]
         top = max(int(age.max()), 1)
+        planar = pts.ndim == 2 and pts.shape[1] == 2  # image buffers show only their ages
         for item, band in zip(self.buffer_dots, age_bands(age, AGE_BANDS)):
-            item.setData(*dots(pts[band]))
+            item.setData(*(dots(pts[band]) if planar else ([], [])))
         h, edges = np.histogram(snap.buffer_age, bins=min(40, top + 1))
         self.age_curve.setData(edges, h)
         self.values["age"] = float(snap.buffer_age.mean())

@@ -27,6 +27,7 @@ from .export import Recorder, has_mp4
 from .guide import install_guide
 from .health import HealthPanel
 from .help_menu import HelpActions, build_help_menu
+from .image_mode import ImageMode
 from .landscape import LandscapeView
 from .menus import build_menus
 from .recording import RecordingActions
@@ -62,9 +63,11 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
         layout.addWidget(self.banner)
-        layout.addWidget(self.landscape, 1)
+        self.image_mode = ImageMode(self, self.landscape)
+        layout.addWidget(self.image_mode.stack, 1)
         self.setCentralWidget(central)
         self.watch_view(self.landscape)
+        self.watch_view(self.image_mode.view)
 
         c = self.controller
         self.data_panel = DataPanel(c, self.landscape)
@@ -89,6 +92,7 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
         self.resizeDocks([self.settings_dock], [430], Qt.Orientation.Horizontal)
 
         self._add_toolbar_actions()
+        self.image_mode.sync(config)
         self.pending_label = QLabel()
         self.pending_label.setStyleSheet("color: #ff9800;")
         self.device_label = QLabel("device -")
@@ -172,7 +176,8 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
     def show_frame(self, frame: Frame) -> None:
         snap = frame.arms[0]
         self.last_snapshot = snap
-        self.landscape.show_snapshot(snap)
+        if not self.image_mode.show_snapshot(snap):
+            self.landscape.show_snapshot(snap)
         if self.recorder.recording:
             self.recorder.capture(self.landscape)
         self.curves.add_snapshot(snap)
@@ -183,6 +188,7 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
     def _on_run_reset(self, configs: RunConfigs) -> None:
         super()._on_run_reset(configs)
         self.curves.clear_run()
+        self.image_mode.view.clear_run()
 
     def _on_pending_changed(self, keys: list[str]) -> None:
         if keys:
@@ -197,6 +203,7 @@ class MainWindow(DesktopActions, HelpActions, FileActions, RecordingActions, Run
 
     def _on_config_changed(self, config: Config) -> None:
         self.landscape.apply_view(config.view)
+        self.image_mode.sync(config)
 
     def _on_config_edited(self, key: str, config: Config) -> None:
         if key.startswith("view."):

@@ -3,8 +3,9 @@
     xvfb-run -s "-screen 0 1600x1000x24" python -m ebm_studio.gui.screenshot \
         --out resources/screenshot.png --seconds 45
 
-Opens the window with a preset (default: the app's default preset) and fresh settings, trains
-for ``--seconds``, grabs the window and writes a PNG.
+Opens the window with a preset (default: the app's default preset; an image preset such as
+``img-ml`` opens image mode) and fresh settings, trains for ``--seconds`` (or exactly
+``--steps`` steps), grabs the window and writes a PNG.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="resources/screenshot.png")
     ap.add_argument("--preset", default=None)
     ap.add_argument("--seconds", type=float, default=45.0)
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="train exactly this many steps (Train N), then grab (in place of --seconds)",
+    )
     ap.add_argument("--size", default="1600x1000", help="window size WxH")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--dock", choices=("curves", "health"), default=None, help="dock to raise")
@@ -65,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             if window.last_snapshot is None:
                 QTimer.singleShot(100, start)
                 return
+            if args.steps > 0:
+                window.controller.train_steps(args.steps)
+                QTimer.singleShot(500, grab_when_trained)
+                return
             if not args.click:
                 window.controller.play()
             for item in args.click:
@@ -72,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
                 button = window.guide.buttons[int(index)]
                 QTimer.singleShot(int(float(when or 0) * 1000), button.click)
             QTimer.singleShot(int(args.seconds * 1000), grab)
+
+        def grab_when_trained() -> None:
+            snap = window.last_snapshot
+            if snap is None or snap.step < args.steps or window.controller.state != "paused":
+                QTimer.singleShot(250, grab_when_trained)
+                return
+            QTimer.singleShot(1000, grab)  # the paused frame's plane and histogram arrive
 
         def grab() -> None:
             out = Path(args.out)

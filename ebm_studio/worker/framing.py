@@ -19,6 +19,7 @@ from ..core.metrics import grid_points
 from ..core.samplers import Sampler
 from ..core.trainer import Trainer
 from .commands import SampleMode
+from .image_framing import image_extras
 
 MAX_DRAWN_CHAINS = 100_000
 DATA_POINTS_SHOWN = 2000
@@ -152,6 +153,10 @@ def dress(
             snap = dataclasses.replace(snap, static=layers)
         if health:
             snap = dataclasses.replace(snap, health=health_sample(t, snap))
+        if not t.is_2d:
+            snap = dataclasses.replace(
+                snap, image=image_extras(t, snap, force=static or info.state == "paused")
+            )
         arms.append(snap)
     return dataclasses.replace(frame, arms=tuple(arms), info=info)
 

@@ -74,7 +74,7 @@ class LiveMetrics:
             return False
         self.last = now
         for t in trainers:
-            if not t.history:
+            if not t.history or not t.is_2d:  # exact grid metrics: 2D only (image runs)
                 continue
             row = t.history[-1]
             if "kl" in row or "nll" in row:
