@@ -3,21 +3,26 @@ does not grow with the number of frames (issue 20: bounded everything else)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractAnimation, QObject
-from PySide6.QtWidgets import QGraphicsView
+import gc
+
+import pyqtgraph as pg
 
 WARMUP_STEPS = 10
 FRAMES = 100  # a per-frame leak of one item shows as +100
 
 
-def census(w) -> dict[str, int]:
-    """Items in every scene the window shows, and the window's QObject descendants (not
-    the style's animations: Qt starts and deletes those as widgets change state)."""
-    views = w.findChildren(QGraphicsView)
-    objects = [o for o in w.findChildren(QObject) if not isinstance(o, QAbstractAnimation)]
+def census() -> dict[str, int]:
+    """Live pyqtgraph items and Qt wrappers made from Python, counted on the Python side.
+
+    Not through ``scene().items()`` or ``findChildren``: those make Python wrappers for
+    C++-owned objects, and a wrapper left behind for a deleted object (whose address Qt then
+    reuses) crashed later tests in the same process."""
+    gc.collect()
+    # type(o), not isinstance: isinstance reads __class__, which some lazy modules warn on.
+    types = [type(o) for o in gc.get_objects()]  # the worker is paused here (win.train returned)
     return {
-        "scene_items": sum(len(v.scene().items()) for v in views if v.scene() is not None),
-        "qobjects": len(objects),
+        "graphics_items": sum(issubclass(t, pg.GraphicsItem) for t in types),
+        "qt_wrappers": sum(str(getattr(t, "__module__", "")).startswith("PySide6") for t in types),
     }
 
 
@@ -33,9 +38,13 @@ def test_window_items_stay_constant_over_frames(window, small_config):
     win.c.set_steps_per_frame(1)  # one frame per step: FRAMES steps are FRAMES frames
     win.train(WARMUP_STEPS)
     draw_curves(win.w)
-    before = census(win.w)
+    before = census()
     drawn = win.w.frames_drawn
     win.train(FRAMES)
     draw_curves(win.w)
-    after = census(win.w)
-    assert after == before, f"{before} -> {after} over {win.w.frames_drawn - drawn} frames"
+    after = census()
+    # A leak of one object per frame adds FRAMES; other tests' windows may still be collected
+    # meanwhile (counts only fall), and a few items are made lazily on first use.
+    grown = {k: after[k] - before[k] for k in before}
+    frames = win.w.frames_drawn - drawn
+    assert all(g < FRAMES // 4 for g in grown.values()), f"{before} -> {after} over {frames} frames"
