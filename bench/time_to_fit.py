@@ -127,12 +127,15 @@ def headless(
 
 def studio_seconds(cfg: Config, target_step: int, timeout_s: float) -> float:
     """Seconds from Play to the first frame at ``target_step`` in the real main window."""
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ebm_studio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
+    # A local loop, not app.exec()/app.quit(): quitting the application would also end the
+    # event loops of whatever else shares this QApplication (a test session's later tests).
+    loop = QEventLoop()
     window = MainWindow(cfg)
     window.resize(1500, 950)
     window.show()
@@ -148,15 +151,15 @@ def studio_seconds(cfg: Config, target_step: int, timeout_s: float) -> float:
                 window.controller.play()
         elif frame is not None and frame.step >= target_step:
             result["seconds"] = now - started["t"]
-            app.quit()
+            loop.quit()
             return
         elif now - started["t"] > timeout_s:
-            app.quit()
+            loop.quit()
             return
         QTimer.singleShot(10, poll)
 
     QTimer.singleShot(0, poll)
-    app.exec()
+    loop.exec()
     window.controller.pause()
     window.close()
     app.processEvents()

@@ -1,4 +1,3 @@
-# Named to run last: after it, RunWorker tests in the same process stalled (cause unknown).
 """bench/time_to_fit.py: the fit point and one tiny headless + studio run through its CLI."""
 
 from __future__ import annotations
