@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..core.presets import load_preset
     from .app import configure_runtime
     from .compare import CompareWindow
+    from .screenshot import save_grab
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_runtime()
@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(500, grab)  # let the last heatmaps and curves paint
 
     def grab() -> None:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        window.grab().save(str(out))
+        out = save_grab(window, args.out)
         print(f"wrote {out} at step {window.last_frame.step}")
         window.close()
 

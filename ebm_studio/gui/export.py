@@ -290,6 +290,27 @@ class Recorder:
 
 
 # ---------------------------------------------------------------------- dialog
+def save_form(dialog: QDialog, rows, path: QLineEdit, on_browse, on_accepted) -> QFormLayout:
+    """``dialog``'s form: ``rows`` ((label, widget) pairs), then the file field with its
+    Browse... button, then Save and Cancel."""
+    browse = QPushButton("Browse...")
+    browse.clicked.connect(on_browse)
+    path_row = QHBoxLayout()
+    path_row.addWidget(path, 1)
+    path_row.addWidget(browse)
+    form = QFormLayout(dialog)
+    for label, widget in rows:
+        form.addRow(label, widget)
+    form.addRow("File", path_row)
+    buttons = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+    )
+    buttons.accepted.connect(on_accepted)
+    buttons.rejected.connect(dialog.reject)
+    form.addRow(buttons)
+    return form
+
+
 class ExportDialog(QDialog):
     """File > Export: which figure, PNG or SVG, the PNG width, and where."""
 
@@ -312,22 +333,8 @@ class ExportDialog(QDialog):
         self.width.setToolTip("width of the PNG in pixels; the height keeps the view's shape")
         self.path = QLineEdit()
         self.path.setPlaceholderText("figure.png")
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._on_browse_clicked)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path, 1)
-        path_row.addWidget(browse)
-        form = QFormLayout(self)
-        form.addRow("Figure", self.target)
-        form.addRow("Format", self.format)
-        form.addRow("Width", self.width)
-        form.addRow("File", path_row)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self._on_accepted)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        rows = [("Figure", self.target), ("Format", self.format), ("Width", self.width)]
+        save_form(self, rows, self.path, self._on_browse_clicked, self._on_accepted)
         self.format.currentIndexChanged.connect(self._on_format_changed)
         self.target.currentIndexChanged.connect(self._on_format_changed)
         self._on_format_changed()
@@ -374,6 +381,7 @@ __all__ = [
     "export_figure",
     "has_mp4",
     "qimage_to_rgb",
+    "save_form",
     "scene_image",
     "scene_svg",
     "write_failure",

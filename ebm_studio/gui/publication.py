@@ -12,13 +12,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLineEdit,
-    QPushButton,
     QWidget,
 )
 
@@ -32,7 +28,7 @@ from ..core.figures import (
     save_figure,
 )
 from ..core.figures.style import FORMATS, MAX_WIDTH_IN, MIN_WIDTH_IN, STYLES
-from .export import write_failure
+from .export import save_form, write_failure
 from .landscape import LandscapeView
 
 
@@ -148,22 +144,8 @@ class PublicationDialog(QDialog):
         self.log_kl = QCheckBox("logarithmic KL axis")
         self.path = QLineEdit()
         self.path.setPlaceholderText("figure.pdf")
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._on_browse_clicked)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
-        form = QFormLayout(self)
-        form.addRow("Style", self.style_box)
-        form.addRow("Width", self.width_in)
-        form.addRow("", self.log_kl)
-        form.addRow("File", row)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self._on_accepted)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        rows = [("Style", self.style_box), ("Width", self.width_in), ("", self.log_kl)]
+        save_form(self, rows, self.path, self._on_browse_clicked, self._on_accepted)
 
     def choice(self) -> tuple[str, dict]:
         path = self.path.text().strip()

@@ -5,7 +5,8 @@
 
 Opens the window with a preset (default: the app's default preset; an image preset such as
 ``img-ml`` opens image mode) and fresh settings, trains for ``--seconds`` (or exactly
-``--steps`` steps), grabs the window and writes a PNG.
+``--steps`` steps), grabs the window and writes a PNG; ``--theme light --about about.png``
+also grabs Help > About (the README's desktop screenshots).
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+
+def save_grab(widget, out: str | Path) -> Path:
+    """Grab ``widget`` as it is on screen into the PNG ``out`` (folders made as needed)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(out))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         help="train exactly this many steps (Train N), then grab (in place of --seconds)",
     )
     ap.add_argument("--size", default="1600x1000", help="window size WxH")
+    ap.add_argument("--theme", choices=("light", "dark", "system"), default=None)
+    ap.add_argument("--about", default=None, help="also grab Help > About into this PNG")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--dock", choices=("curves", "health"), default=None, help="dock to raise")
     ap.add_argument(
@@ -57,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             key, _, text = item.partition("=")
             config = config.with_value(key.strip(), parse_value(text.strip()))
         window = MainWindow(config, settings=settings, title=title)
+        if args.theme:
+            window.set_theme(args.theme)
         w, h = (int(v) for v in args.size.split("x"))
         window.resize(w, h)
         window.show()
@@ -92,11 +105,21 @@ def main(argv: list[str] | None = None) -> int:
             QTimer.singleShot(1000, grab)  # the paused frame's plane and histogram arrive
 
         def grab() -> None:
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            window.grab().save(str(out))
+            if args.about:  # a paused run: the window shows the same step as the dialog
+                window.controller.pause()
+            out = save_grab(window, args.out)
             step, banner = window.last_snapshot.step, window.banner.text()
             print(f"wrote {out} at step {step}" + (f"; banner: {banner}" if banner else ""))
+            if not args.about:
+                window.close()
+                return
+            about = window.about_dialog()
+            about.show()
+            QTimer.singleShot(300, lambda: grab_about(about))
+
+        def grab_about(about) -> None:
+            print(f"wrote {save_grab(about, args.about)}")
+            about.close()
             window.close()
 
         QTimer.singleShot(0, start)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .app import configure_runtime
+    from .screenshot import save_grab
     from .sweep_window import SweepWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -35,9 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
 
     def grab() -> None:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        window.grab().save(str(out))
+        out = save_grab(window, args.out)
         print(f"wrote {out}")
         window.close()
 
