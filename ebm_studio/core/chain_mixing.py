@@ -3,12 +3,13 @@
 Two measures of the image experiments (docs/experiments.md, 9 and 10), both labelled as what
 they are: the classifier's verdict, not an exact density.
 
-- ``class_changes_per_1000``: run chains for ``steps`` sampler steps, classify every ``every``
-  steps, and count how often each chain's predicted class changes, per 1000 sampler steps
-  (averaged over chains). Classifying every few steps undercounts a change that reverts within
-  ``every`` steps, the same for every arm compared.
-- ``long_chain_entropy``: the entropy (nats) of the class histogram of chains after a long run;
-  log 10 = 2.303 when every class is equally common, 0 when every chain is one digit.
+- class changes per 1000 steps (``class_trace(...).changes_per_1000()``): run chains, classify
+  them every ``every`` steps, and count how often each chain's predicted class changes, per
+  1000 sampler steps (averaged over chains). Classifying every few steps undercounts a change
+  that reverts within ``every`` steps, the same for every arm compared.
+- the class entropy of long chains (``funnel``): the entropy (nats) of the class histogram of
+  chains after a long run; log 10 = 2.303 when every class is equally common, 0 when every
+  chain is one digit.
 """
 
 from __future__ import annotations
@@ -66,32 +67,6 @@ def class_trace(
         x, _ = sampler.run(energy, x, every, gen)
         labels.append(_predict(clf, x))
     return ClassTrace(torch.stack(labels), every, x.detach())
-
-
-def class_changes_per_1000(
-    clf: DigitClassifier,
-    sampler: Sampler,
-    energy: EnergyFn,
-    x: torch.Tensor,
-    steps: int,
-    every: int,
-    gen: torch.Generator,
-) -> float:
-    """Class changes per chain per 1000 sampler steps (see the module docstring)."""
-    return class_trace(clf, sampler, energy, x, steps, every, gen).changes_per_1000()
-
-
-def long_chain_entropy(
-    clf: DigitClassifier,
-    sampler: Sampler,
-    energy: EnergyFn,
-    x: torch.Tensor,
-    steps: int,
-    gen: torch.Generator,
-) -> float:
-    """Entropy (nats) of the class histogram of ``x`` after ``steps`` sampler steps."""
-    x, _ = sampler.run(energy, x, steps, gen)
-    return class_metrics(clf, x).entropy
 
 
 # The protocols of the img-noise-funnel and img-elastic presets (docs/experiments.md 9-10,
