@@ -91,3 +91,16 @@ def torch_gen():
     import torch
 
     return torch.Generator().manual_seed(0)
+
+
+def test_mosaic_puts_tile_i_at_row_i_div_cols_and_pads_with_black():
+    from ebm_studio.gui.image_views import PAD, mosaic
+
+    x = np.random.default_rng(0).uniform(-0.9, 0.9, (7, 3, 4)).astype(np.float32)
+    out = mosaic(x, cols=3)  # 3 rows of 3 columns, the last two tiles empty
+    assert out.shape == (3 * (3 + PAD) + PAD, 3 * (4 + PAD) + PAD)
+    for i in range(7):
+        r, c = divmod(i, 3)
+        y0, x0 = PAD + r * (3 + PAD), PAD + c * (4 + PAD)
+        np.testing.assert_array_equal(out[y0 : y0 + 3, x0 : x0 + 4], x[i])
+    assert np.count_nonzero(out == -1.0) == out.size - x.size  # borders and empty tiles

@@ -32,11 +32,12 @@ def mosaic(images: np.ndarray, cols: int | None = None) -> np.ndarray:
     n, h, w = x.shape
     cols = cols or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
+    # One array operation, not a loop over tiles: this runs in the GUI thread every frame.
+    tiles = np.full((rows * cols, h + PAD, w + PAD), -1.0, np.float32)
+    tiles[:n, :h, :w] = x
+    grid = tiles.reshape(rows, cols, h + PAD, w + PAD).transpose(0, 2, 1, 3)
     out = np.full((rows * (h + PAD) + PAD, cols * (w + PAD) + PAD), -1.0, np.float32)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        y0, x0 = PAD + r * (h + PAD), PAD + c * (w + PAD)
-        out[y0 : y0 + h, x0 : x0 + w] = x[i]
+    out[PAD:, PAD:] = grid.reshape(rows * (h + PAD), cols * (w + PAD))
     return out
 
 
