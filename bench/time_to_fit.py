@@ -57,7 +57,7 @@ EXACT_DATASETS = (
     "pinwheel",
     "swissroll",
 )
-# Maximum-likelihood-type presets: the 0.05-nat target on every exact dataset.
+# Maximum-likelihood-type presets: the README's 0.05-nat target on every exact dataset.
 ML_PRESETS = ("pcd", "buffer-ml", "nce", "fce", "snl")
 ML_TARGET = 0.05
 

@@ -1,5 +1,5 @@
 """A long session: the window draws each frame into the items it already has, so what it holds
-does not grow with the number of frames (issue 20: bounded everything else)."""
+does not grow with the number of frames (README, Long sessions)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reliability (issue 8): bad values typed into the GUI, live-change stress, faults.
+"""Reliability: bad values typed into the GUI, live-change stress, faults.
 
 Presets, CSV, images, share strings and checkpoints are fuzzed in their own test files
 (test_config, test_datasets, test_cli); this file covers what crosses the GUI and the CLI at run
