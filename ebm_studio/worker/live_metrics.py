@@ -21,13 +21,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..core.fast_energy import FastMLPEnergy
+from ..core.history import LIVE_KEYS
 from ..core.metrics import energy_grid, eval_blocked, log_z_from_grid
 from ..core.trainer import Trainer
 
 LIVE_INTERVAL_S = 0.8  # below the one-second promise by more than a studio step (20-50 ms)
 LIVE_RES = 64
 LIVE_TEST_POINTS = 200_000  # the whole test set (n_test at most): a subset was the whole error
-LIVE_KEYS = ("kl_live", "nll_live", "log_z_live")
 
 
 @torch.no_grad()
