@@ -341,6 +341,9 @@ def test_ctrl_c_during_cli_training_leaves_no_partial_file(tmp_path, small_args)
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # A parent started in the background (`cmd &`, nohup) ignores SIGINT and children
+        # inherit that; at a terminal Ctrl+C reaches the CLI with the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as p:
         try:
             sel = selectors.DefaultSelector()
