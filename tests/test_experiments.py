@@ -10,58 +10,24 @@ Marked slow: they run in CI. The presets' texts are checked in test_project.py (
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
 from preset_runs import train_preset
 
-from ebm_studio.core.metrics import median_bandwidth, mmd2
+from ebm_studio.core.claims import (
+    claim_metrics,
+    mode_occupancy,
+    modes_visited,
+    run_chains,
+    uniform_noise,
+)
 from ebm_studio.core.presets import load_preset
-from ebm_studio.core.samplers import Sampler
 
 pytestmark = pytest.mark.slow
 
 DATASET = "8gaussians"
 ML_ARM = ("--set", "buffer.init=noise", "--set", "buffer.p_noise=0.05", "--set", "buffer.p_data=0")
-
-# The 8 Gaussians of the default dataset: radius 2, angles k pi/4, std 0.2.
-_ANGLES = torch.arange(8, dtype=torch.float32) * (math.pi / 4)
-MODES = 2.0 * torch.stack([torch.cos(_ANGLES), torch.sin(_ANGLES)], 1)
-MODE_RADIUS = 0.6  # 3 std: a chain within this distance of a mode's centre is "in" it
-
-
-def mode_labels(x: torch.Tensor) -> torch.Tensor:
-    """Index of the mode each point is in, or -1 when it is in none."""
-    d = torch.cdist(x.float(), MODES).min(1)
-    return torch.where(d.values < MODE_RADIUS, d.indices, torch.full_like(d.indices, -1))
-
-
-def mode_occupancy(x: torch.Tensor) -> tuple[int, float, float]:
-    """(modes holding >= 5% of all chains, entropy of the histogram over modes of the chains
-    that are in one (nats; log 8 = uniform), fraction of chains in a mode)."""
-    lab = mode_labels(x)
-    counts = torch.bincount(lab[lab >= 0], minlength=8).double()
-    share = counts / len(x)
-    p = counts[counts > 0] / counts.sum()
-    return (
-        int((share >= 0.05).sum()),
-        float(-(p * p.log()).sum()),
-        float((lab >= 0).double().mean()),
-    )
-
-
-def run_chains(trainer, x0: torch.Tensor, steps: int, seed: int, **sampler_overrides):
-    """Run the trainer's own sampler (optionally changed) on its frozen model from ``x0``."""
-    cfg = replace(trainer.config.sampler, **sampler_overrides)
-    gen = torch.Generator().manual_seed(seed)
-    x, _ = Sampler(cfg, trainer.box).run(trainer.model, x0, steps, gen)
-    return x
-
-
-def uniform_noise(trainer, n: int, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(n, 2, generator=gen) * 2 - 1) * trainer.box
 
 
 def test_1_truecd_vs_ml_chains_from_noise():
@@ -76,12 +42,12 @@ def test_1_truecd_vs_ml_chains_from_noise():
     for arm, extra in (("truecd", ()), ("ml", ML_ARM)):
         run = train_preset("exp-truecd-vs-ml", DATASET, *extra)
         tr = run.trainer()
-        x = run_chains(tr, uniform_noise(tr, 1000, 123), 300, seed=7)
-        h = median_bandwidth(tr.test_x)
-        mmd[arm], occ[arm] = mmd2(x, tr.test_x[:1000], h), mode_occupancy(x)
-        from_data = mode_occupancy(run_chains(tr, tr.test_x[:1000].clone(), 300, seed=7))
-        print(f"#1 {arm}: MMD^2 of chains from noise to the data {mmd[arm]:.4f}, occupancy "
-              f"{occ[arm]}; from the data {from_data}; NLL {run.final['nll']:.3f}, "
+        claim = claim_metrics("exp-truecd-vs-ml", tr)  # what the preset's sweep reports
+        mmd[arm], occ[arm] = claim["noise_mmd"], claim["noise_in_mode"]
+        x = run_chains(tr, tr.test_x[:1000].clone(), 300, seed=7)
+        from_data = mode_occupancy(x, tr.dataset.means)
+        print(f"#1 {arm}: MMD^2 of chains from noise to the data {mmd[arm]:.4f}, in a mode "
+              f"{occ[arm]:.3f}; from the data {from_data}; NLL {run.final['nll']:.3f}, "
               f"KL {run.final['kl']:.3f}")  # fmt: skip
         # chains started on the data stay near it (measured 89-97% in a mode under true CD)
         assert from_data[2] > 0.8
@@ -91,16 +57,9 @@ def test_1_truecd_vs_ml_chains_from_noise():
             assert abs(run.final["nll"] - math.log(area)) < 0.1
     # Bounds at about half (or twice) the worst of seeds 0-3: MMD^2 0.107 and 13% in a mode
     # under true CD; 0.004 and 96% under ML (ratio >= 27).
-    assert mmd["truecd"] > 0.05 and occ["truecd"][2] < 0.3
-    assert mmd["ml"] < 0.02 and occ["ml"][2] > 0.9
+    assert mmd["truecd"] > 0.05 and occ["truecd"] < 0.3
+    assert mmd["ml"] < 0.02 and occ["ml"] > 0.9
     assert mmd["truecd"] > 5 * mmd["ml"]
-
-
-def _top2_share(x: torch.Tensor) -> float:
-    """Share of the chains that are in a mode held by the two fullest modes."""
-    lab = mode_labels(x)
-    counts = torch.bincount(lab[lab >= 0], minlength=8)
-    return float(counts.sort(descending=True).values[:2].sum() / counts.sum().clamp_min(1))
 
 
 def test_2_noise_funnel():
@@ -110,11 +69,10 @@ def test_2_noise_funnel():
     chains (top two modes 28-31%, entropy 2.06-2.08 nats); at 0.03 only 4-5 modes do, the
     top two hold 50-73% and the entropy falls to 1.47-1.76 nats, with 83-94% still in a mode."""
     tr = train_preset("exp-noise-funnel", DATASET).trainer()
-    x0 = uniform_noise(tr, 1000, 123)
-    x_low = run_chains(tr, x0, 3000, seed=7, noise=0.005)
-    x_high = run_chains(tr, x0, 3000, seed=7, noise=0.03)
-    low, high = mode_occupancy(x_low), mode_occupancy(x_high)
-    top_low, top_high = _top2_share(x_low), _top2_share(x_high)
+    c = claim_metrics("exp-noise-funnel", tr)  # what the preset's sweep reports
+    low = (c["modes5_low"], c["entropy_low"], c["in_mode_low"])
+    high = (c["modes5_high"], c["entropy_high"], c["in_mode_high"])
+    top_low, top_high = c["top2_low"], c["top2_high"]
     print(f"#2 noise 0.005: {low}, top-2 share {top_low:.3f}; noise 0.03: {high}, top-2 share "
           f"{top_high:.3f} (modes >= 5%, entropy, in-mode fraction)")  # fmt: skip
     # Each bound below sits outside the range measured over seeds 0-3 (docstring) with a
@@ -135,15 +93,8 @@ def test_3_augmentation_transitions_improve_mixing():
     x0 = tr.test_x[:500].clone()
     visited, occ = {}, {}
     for aug in ("none", "rotation", "jump"):
-        cfg = replace(tr.config.sampler, augment=aug, augment_every=10, augment_mh=True)
-        sampler, gen = Sampler(cfg, tr.box), torch.Generator().manual_seed(5)
-        x, seen = x0.clone(), torch.zeros(len(x0), 8, dtype=torch.bool)
-        for _ in range(30):
-            x, _ = sampler.run(tr.model, x, 10, gen)
-            lab = mode_labels(x)
-            rows = (lab >= 0).nonzero()[:, 0]
-            seen[rows, lab[rows]] = True
-        visited[aug], occ[aug] = float(seen.sum(1).double().mean()), mode_occupancy(x)
+        visited[aug], x = modes_visited(tr, x0, aug)
+        occ[aug] = mode_occupancy(x, tr.dataset.means)
         print(f"#3 augment {aug}: {visited[aug]:.2f} modes visited per chain, occupancy {occ[aug]}")
     assert visited["rotation"] >= visited["none"] + 2.5
     assert visited["jump"] > visited["none"]
@@ -295,14 +246,10 @@ def test_7_score_matching_is_blind_to_the_mixing_weights():
     against the true weights. Measured at 1500 steps, seeds 0-2: SM 0.375, 0.584, 0.229 (its
     masses land anywhere), NCE 0.015, 0.016, 0.013; the margin 0.1 is 6x NCE's worst and
     0.13 below SM's best."""
-    from ebm_studio.core.modes import model_mode_masses
-
     tv = {}
     for name, extra in (("sm", ()), ("nce", ("--set", "objective.name=nce"))):
         tr = train_preset("exp-sm-weights", "unequal3", *extra).trainer()
-        learned = model_mode_masses(tr.model, tr.box, tr.dataset.means, 200)
-        true = tr.dataset.weights.numpy()
-        tv[name] = 0.5 * float(abs(learned - true).sum())
-        print(f"#7 {name}: learned masses {learned.round(3)}, true {true}, TV {tv[name]:.3f}")
+        tv[name] = claim_metrics("exp-sm-weights", tr)["weights_tv"]
+        print(f"#7 {name}: total variation of the learned mode masses {tv[name]:.3f}")
     assert tv["sm"] > 0.1, f"score matching found the weights (TV {tv['sm']:.3f})"
     assert tv["nce"] < 0.1, f"NCE missed the weights (TV {tv['nce']:.3f})"

@@ -69,6 +69,28 @@ def test_every_experiment_is_shipped_with_a_guide():
         assert p.config.train.steps <= 1500  # small budgets: each arm well under a minute
 
 
+def test_every_experiment_documents_a_valid_five_seed_sweep():
+    """Each experiment names the sweep commands that measure its claim over seeds 0-4
+    (docs/experiments.md quotes their results); each must parse and build, and the claims
+    measured beyond KL, NLL and log Z must be the ones ``core.claims`` knows."""
+    import shlex
+
+    from ebm_studio.cli import make_parser
+    from ebm_studio.core.claims import CLAIMS
+    from ebm_studio.sweep.cli import base_config
+    from ebm_studio.sweep.spec import build_spec, parse_seeds
+
+    for name in EXPERIMENTS:
+        sweeps = load_preset(name).guide.sweeps
+        assert sweeps, name
+        for cmd in sweeps:
+            args = make_parser().parse_args(shlex.split(cmd)[1:])
+            assert args.preset == name and parse_seeds(args.seeds) == [0, 1, 2, 3, 4], cmd
+            _, cfg = base_config(args.preset, args.set, args.steps)
+            build_spec(cfg, args.grid or [], parse_seeds(args.seeds), preset=name)
+    assert set(CLAIMS) <= set(EXPERIMENTS)
+
+
 def test_core_and_cli_import_without_qt():
     """Every module of ebm_studio.core, and the CLI, import without PySide6 or pyqtgraph."""
     code = (

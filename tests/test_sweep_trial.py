@@ -46,3 +46,27 @@ def test_a_failing_trial_is_recorded_with_its_cause(
     }))))  # fmt: skip
     assert [r["status"] for r in rows] == [status, "pending"]
     assert cause in rows[0]["cause"]
+
+
+def test_an_experiment_trial_reports_its_claim_and_the_summary_spreads_it(tmp_path):
+    """An exp-* preset's trials carry its claim's measurement (core.claims: here the learned
+    mixing weights' total variation), and summary.csv gives its mean and sd over seeds."""
+    import statistics
+
+    from ebm_studio.core.presets import load_preset
+    from ebm_studio.sweep.results import summary_csv
+
+    base = load_preset("exp-sm-weights").config.with_value("train.steps", 30)
+    spec = build_spec(base, [], [0, 1], preset="exp-sm-weights")
+    records = {}
+    for t in spec.trials():
+        result = run_trial(t.config(spec.base).to_dict(), "exp-sm-weights")
+        assert result["status"] == "ok", result["cause"]
+        assert 0.0 <= result["metrics"]["weights_tv"] <= 1.0  # a total variation
+        records[t.id] = write_trial(tmp_path, t, result, attempts=1)
+    rows = list(csv.DictReader(io.StringIO(sweep_csv([], spec.trials(), records))))
+    tv = [float(r["weights_tv"]) for r in rows]
+    assert tv[0] != tv[1]  # seeds train differently
+    (summary,) = csv.DictReader(io.StringIO(summary_csv([], spec.trials(), records)))
+    assert float(summary["weights_tv_mean"]) == pytest.approx(statistics.fmean(tv), rel=1e-12)
+    assert float(summary["weights_tv_sd"]) == pytest.approx(statistics.stdev(tv), rel=1e-12)

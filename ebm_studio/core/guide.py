@@ -8,6 +8,7 @@ The ``[guide]`` table of a preset TOML::
     watch = "what to look at while it runs"
     measure = "chain_modes"          # what the Guide dock measures after a step (MEASURES)
     expectation = "what the paper (or our measurement) says should be seen"
+    sweeps = ["ebm-studio sweep exp-... --seeds 0-4 --out DIR"]   # optional: the claim over seeds
 
     [[guide.steps]]
     label = "Train 800 steps"
@@ -63,13 +64,15 @@ class Guide:
     expectation: str
     measure: str
     steps: tuple[GuideStep, ...]
+    # The sweep commands that measure the claim over seeds (docs/experiments.md quotes them).
+    sweeps: tuple[str, ...] = ()
 
 
 def parse_guide(d: Any, source: str, config: Config) -> Guide:
     """Validate a ``[guide]`` table (``config``: the preset's, for ``set`` steps)."""
     if not isinstance(d, dict):
         raise ConfigError(f"{source}: [guide] must be a table")
-    allowed = (*_TEXT_KEYS, "measure", "steps")
+    allowed = (*_TEXT_KEYS, "measure", "steps", "sweeps")
     for k in d:
         if k not in allowed:
             raise ConfigError(
@@ -91,7 +94,14 @@ def parse_guide(d: Any, source: str, config: Config) -> Guide:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{source}: guide.steps must be a non-empty list of [[guide.steps]]")
     steps = tuple(_parse_step(s, f"{source}: guide.steps[{i}]", config) for i, s in enumerate(raw))
-    return Guide(measure=measure, steps=steps, **texts)
+    sweeps = d.get("sweeps", [])
+    if not isinstance(sweeps, list) or not all(
+        isinstance(c, str) and c.startswith("ebm-studio sweep ") for c in sweeps
+    ):
+        raise ConfigError(
+            f"{source}: guide.sweeps must be a list of commands starting 'ebm-studio sweep '"
+        )
+    return Guide(measure=measure, steps=steps, sweeps=tuple(sweeps), **texts)
 
 
 def _parse_step(s: Any, where: str, config: Config) -> GuideStep:
@@ -164,6 +174,7 @@ def guide_to_dict(g: Guide) -> dict[str, Any]:
     return {
         **{k: getattr(g, k) for k in _TEXT_KEYS},
         "measure": g.measure,
+        **({"sweeps": list(g.sweeps)} if g.sweeps else {}),
         "steps": [
             {"label": s.label, "action": s.action, "settings": s.settings_dict()}
             | ({"expect": s.expect} if s.expect else {})

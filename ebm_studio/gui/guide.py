@@ -71,12 +71,18 @@ class GuidePanel(QWidget):
         self.result.setObjectName("guide_result")
         self.result.setWordWrap(True)
         self.result.setTextFormat(Qt.TextFormat.RichText)
+        self.sweeps = QLabel()  # the claim over seeds: commands to copy into a terminal
+        self.sweeps.setObjectName("guide_sweeps")
+        self.sweeps.setWordWrap(True)
+        self.sweeps.setTextFormat(Qt.TextFormat.RichText)
+        self.sweeps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         inner = QWidget()
         lay = QVBoxLayout(inner)
         for w in (self.title, self.body):
             lay.addWidget(w)
         lay.addLayout(self.steps_box)
         lay.addWidget(self.result)
+        lay.addWidget(self.sweeps)
         lay.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -106,6 +112,7 @@ class GuidePanel(QWidget):
             self.title.setText("No experiment open")
             self.body.setText("Open one from Help > Experiments (or File > Open preset, exp-*).")
             self.result.setText("")
+            self.sweeps.setText("")
             return
         self.title.setText(f"<b>{html.escape(name)}</b>")
         esc = html.escape
@@ -125,6 +132,13 @@ class GuidePanel(QWidget):
             self.steps_box.addWidget(b)
             self.buttons.append(b)
         self.result.setText(f"<b>Expected.</b> {esc(guide.expectation)}")
+        self.sweeps.setText(
+            "<p><b>Over seeds.</b> "
+            + " ".join(f"<br><code>{esc(c)}</code>" for c in guide.sweeps)
+            + "<br>(a terminal; docs/experiments.md quotes the result)</p>"
+            if guide.sweeps
+            else ""
+        )
         self._prepare_measure()
 
     def _prepare_measure(self) -> None:

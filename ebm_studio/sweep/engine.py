@@ -133,7 +133,7 @@ def _run(ray, spec, out, todo, max_parallel, progress, on_done) -> None:
             while queue and len(flight) < limit:
                 t = queue.pop(0)
                 attempts[t.id] = attempts.get(t.id, 0) + 1
-                flight[remote.remote(t.config(spec.base).to_dict())] = t
+                flight[remote.remote(t.config(spec.base).to_dict(), spec.preset)] = t
             ready, _ = ray.wait(list(flight), num_returns=1)
             t = flight.pop(ready[0])
             try:

@@ -72,17 +72,26 @@ def _cell(v: Any) -> str:
     return format_value(v)
 
 
+def claim_keys(records: dict[str, dict | None]) -> list[str]:
+    """The experiment measurements the trials report beyond ``ROW_METRICS`` (``core.claims``),
+    sorted."""
+    found = {k for r in records.values() if r for k in r.get("metrics", {})}
+    return sorted(found - set(ROW_METRICS))
+
+
 def sweep_csv(keys: list[str], trials: list[Trial], records: dict[str, dict | None]) -> str:
-    """One row per trial: id, swept values, seed, status, final metrics, wall time, cause."""
+    """One row per trial: id, swept values, seed, status, final metrics (and the claim's
+    measurements), wall time, cause."""
+    metrics = [*ROW_METRICS, *claim_keys(records)]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", *keys, "seed", "status", *ROW_METRICS, "step", "wall_s", "attempts", "cause"])
+    w.writerow(["id", *keys, "seed", "status", *metrics, "step", "wall_s", "attempts", "cause"])
     for t in trials:
         r = records.get(t.id) or {"status": "pending", "metrics": {}}
         m = r.get("metrics", {})
         w.writerow(
             [t.id, *(format_value(v) for _, v in t.overrides), t.seed, r["status"]]
-            + [_cell(m.get(k)) for k in ROW_METRICS]
+            + [_cell(m.get(k)) for k in metrics]
             + [
                 _cell(r.get("step")),
                 _cell(r.get("wall_s")),
@@ -94,7 +103,8 @@ def sweep_csv(keys: list[str], trials: list[Trial], records: dict[str, dict | No
 
 
 def summary_rows(trials: list[Trial], records: dict[str, dict | None]) -> list[dict[str, Any]]:
-    """Per setting (the swept values): n ok trials and mean, sd (n-1), min, max over seeds."""
+    """Per setting (the swept values): n ok trials and mean, sd (n-1), min, max over seeds of
+    ``SUMMARY_METRICS`` and the claim's measurements."""
     groups: dict[tuple, list[dict]] = {}
     for t in trials:
         groups.setdefault(t.overrides, [])
@@ -105,7 +115,7 @@ def summary_rows(trials: list[Trial], records: dict[str, dict | None]) -> list[d
     for overrides, ms in groups.items():
         row: dict[str, Any] = {k: v for k, v in overrides}
         row["n"] = len(ms)
-        for k in SUMMARY_METRICS:
+        for k in (*SUMMARY_METRICS, *claim_keys(records)):
             vals = [m[k] for m in ms if k in m]
             row[f"{k}_mean"] = statistics.fmean(vals) if vals else None
             row[f"{k}_sd"] = statistics.stdev(vals) if len(vals) >= 2 else None
@@ -117,7 +127,9 @@ def summary_rows(trials: list[Trial], records: dict[str, dict | None]) -> list[d
 
 def summary_csv(keys: list[str], trials: list[Trial], records: dict[str, dict | None]) -> str:
     cols = [*keys, "n"] + [
-        f"{k}_{s}" for k in SUMMARY_METRICS for s in ("mean", "sd", "min", "max")
+        f"{k}_{s}"
+        for k in (*SUMMARY_METRICS, *claim_keys(records))
+        for s in ("mean", "sd", "min", "max")
     ]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

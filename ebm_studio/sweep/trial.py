@@ -16,13 +16,15 @@ from typing import Any
 METRICS = ("kl", "nll", "log_z_error", "log_z_grid", "mmd")
 
 
-def run_trial(config: dict[str, Any]) -> dict[str, Any]:
+def run_trial(config: dict[str, Any], preset: str = "") -> dict[str, Any]:
     """Train ``config`` (a ``Config.to_dict()``) like ``ebm-studio train`` and return
     ``{"status", "cause", "metrics", "step", "wall_s", "files"}``. Never raises for a run that
-    fails: a divergence or an exception is the trial's status and cause."""
+    fails: a divergence or an exception is the trial's status and cause. For an experiment
+    ``preset`` the metrics include its claim's measurements (``core.claims``)."""
     import torch
 
     from ..core.checkpoint import save_checkpoint
+    from ..core.claims import claim_metrics
     from ..core.config import Config
     from ..core.outputs import write_run_outputs
     from ..core.trainer import Diverged, Trainer
@@ -47,6 +49,7 @@ def run_trial(config: dict[str, Any]) -> dict[str, Any]:
                 write_run_outputs(trainer, out)
                 step = trainer.step_count
                 metrics = {k: float(final[k]) for k in METRICS if k in final}
+                metrics |= claim_metrics(preset, trainer)
                 bad = [k for k, v in metrics.items() if not math.isfinite(v)]
                 if bad:
                     status, cause = "diverged", f"final {bad[0]} is not finite"
