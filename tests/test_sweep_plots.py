@@ -69,3 +69,12 @@ def test_kl_axis_is_logarithmic(sweep):
     _, fig, _, _ = sweep
     kl_axes = [ax for ax in fig.axes if ax.get_xlabel() == "sampler.step_size"]
     assert len(kl_axes) == 1 and kl_axes[0].get_yscale() == "log"
+
+
+def test_a_seeds_only_sweep_plots_each_seed(tmp_path):
+    """No grid: the KL is drawn against the seed, one trial per point. exp(log(0.003)) is
+    below 0.003 in the last bit, which once gave matplotlib a negative error bar."""
+    spec = build_spec(tiny_config(), [], [0, 1])
+    records = {t.id: {"status": "ok", "metrics": {"kl": 0.003}} for t in spec.trials()}
+    write_sweep_figures(tmp_path, spec, records)
+    assert (tmp_path / "sweep.png").read_bytes().startswith(b"\x89PNG")

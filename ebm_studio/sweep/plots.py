@@ -112,7 +112,11 @@ def _kl_panel(ax, key: str, values, ok, records, spec: SweepSpec) -> None:
         ax.errorbar(
             x,
             m,
-            yerr=[[a - b for a, b in zip(m, lo)], [c - a for a, c in zip(m, hi)]],
+            # clamped: exp(mean log) of one value may differ from it in the last bit
+            yerr=[
+                [max(a - b, 0.0) for a, b in zip(m, lo)],
+                [max(c - a, 0.0) for a, c in zip(m, hi)],
+            ],
             fmt="o-",
             color="#d62728",
             capsize=3,
