@@ -192,6 +192,7 @@ def test_curves_draw_a_width_bound_reduction_and_a_zoom_shows_every_row(qtbot):
     n = 200_000
     steps = np.arange(1, n + 1, dtype=float)
     loss = np.sin(steps / 500) + np.random.default_rng(0).normal(0, 0.1, n)
+    loss = loss.astype(np.float32)  # as the history stores a per-step metric
     history = History.from_arrays({"dense.step": steps, "dense.loss": loss})
     panel.add_snapshot(Snapshot(n, 4.5, None, None, None, None, None, None, history=history))
     panel.redraw()

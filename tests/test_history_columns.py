@@ -68,7 +68,8 @@ def test_history_round_trips_through_a_checkpoint_exactly(small_config, tmp_path
     assert back.history.evals.n == 2 and np.isnan(back.history.dense.column("step")).sum() == 0
 
 
-def test_a_checkpoint_grows_by_eight_bytes_per_column_and_step(small_config, tmp_path):
+def test_a_checkpoint_grows_by_the_columns_bytes_per_step(small_config, tmp_path):
+    """float64 steps and evaluation metrics, float32 per-step metrics (core/history.py)."""
     t = Trainer(small_config())
     sizes = {}
     for n in (1000, 5000):
@@ -77,7 +78,7 @@ def test_a_checkpoint_grows_by_eight_bytes_per_column_and_step(small_config, tmp
         sizes[n] = (tmp_path / f"{n}.safetensors").stat().st_size
     dense_cols = len(t.history.dense.cols)  # step, loss, lr, gap, acceptance
     eval_bytes = 8 * (len(t.history.evals.cols) + 1)  # kl, nll, step and the int64 row index
-    expected = 4000 * 8 * dense_cols + (5000 // 7 - 1000 // 7) * eval_bytes
+    expected = 4000 * (8 + 4 * (dense_cols - 1)) + (5000 // 7 - 1000 // 7) * eval_bytes
     # Beyond the columns only the JSON header's offsets (a few more digits) may differ.
     assert expected <= sizes[5000] - sizes[1000] <= expected + 512
 
@@ -142,9 +143,11 @@ def test_the_trainers_events_are_bounded_and_none_is_lost_to_the_frames(small_co
     assert [e.step for e in t.snapshot(grid=False).events] == [12]
 
 
-def test_a_long_unsent_history_reaches_the_curves_as_columns(small_config, qtbot, monkeypatch):
-    """An opened overnight checkpoint resends its whole history: a million rows as dicts would
-    cost about a gigabyte for one frame, so past ``MAX_SNAPSHOT_ROWS`` the columns go."""
+def test_frames_carry_a_view_of_the_trainers_columns_not_a_copy(small_config, qtbot, monkeypatch):
+    """The curves read the trainer's own columns (one copy of an overnight history, not two):
+    a frame's view shares their memory, keeps its length while the worker appends, and is
+    read-only. Past ``MAX_SNAPSHOT_ROWS`` unsent rows (an opened overnight checkpoint) the
+    frame carries no row dicts, only the view."""
     import ebm_studio.core.trainer as trainer_module
     from ebm_studio.gui.curves import CurvesPanel
 
@@ -152,13 +155,46 @@ def test_a_long_unsent_history_reaches_the_curves_as_columns(small_config, qtbot
     t = Trainer(small_config())
     t.train(3)
     first = t.snapshot(grid=False)
-    assert len(first.rows) == 3 and first.history is None
+    assert len(first.rows) == 3 and first.history.is_view and len(first.history) == 3
+    assert np.shares_memory(first.history.dense.column("loss"), t.history.dense.column("loss"))
+    t.train(2)
+    assert len(first.history) == 3 and len(t.history) == 5
+    with pytest.raises(RuntimeError, match="read-only"):
+        first.history.append({"step": 6.0})
     t.history = synthetic_history(50)
     snap = t.snapshot(grid=False)
-    assert snap.rows == () and snap.history is not t.history  # a copy: the worker goes on
+    assert snap.rows == () and len(snap.history) == 50
     panel = CurvesPanel()
     qtbot.addWidget(panel)
     panel.add_snapshot(first)
     panel.add_snapshot(snap)
     assert_same_history(panel.data.history, t.history)
     assert len(panel.series["kl"].data()[0]) == 50 // 7
+
+
+def test_a_rollback_after_a_frame_redraws_the_rewritten_rows():
+    """A divergence rollback truncates the trainer's columns and writes the undone steps again
+    in the same memory the curves already summarised: the next view says so and the curves
+    redraw those rows from the new values, as a panel that saw only the new rows would."""
+    from ebm_studio.core.frames import Snapshot
+    from ebm_studio.gui.curve_data import CurveData
+
+    def frame(h: History) -> Snapshot:
+        return Snapshot(0, 1.0, None, None, None, None, None, None, history=h.view())
+
+    h = History()
+    for step in range(1, 1001):
+        h.append({"step": float(step), "loss": 1.0})
+    shown = CurveData()
+    shown.add_snapshot(frame(h))
+    shown.view("loss").display(8)  # summarises the complete blocks
+    h.truncate_after(100.0)
+    for step in range(101, 1001):
+        h.append({"step": float(step), "loss": 5.0 + step % 3})
+    assert shown.add_snapshot(frame(h))
+    fresh = CurveData()
+    fresh.add_snapshot(frame(History.from_arrays(h.to_arrays())))
+    for width in (8, 40):
+        got, want = shown.view("loss").display(width), fresh.view("loss").display(width)
+        np.testing.assert_array_equal(got[1], want[1])
+        assert got[1].max() == 7.0

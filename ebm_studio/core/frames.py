@@ -228,8 +228,8 @@ class Snapshot:
     # (n_trails, length) bool: trail point j was reached by an augmentation move (jump,
     # rotation, reflection) or a chain restart, so the segment from j - 1 is not a path.
     trail_jumps: np.ndarray | None = None
-    # The run's whole history as columns, in place of ``rows``, when more rows are unsent than
-    # a frame should carry as dicts (a reset or an opened checkpoint resends everything).
+    # The run's history so far: a read-only view sharing the trainer's columns (no copy), for
+    # the curves; ``rows`` repeats the newest rows as dicts for the views that want values.
     history: History | None = None
     image: ImageExtras | None = None  # image data sets only, every few frames
 

@@ -1,13 +1,22 @@
 """The metric history of a run as numeric columns, and its CSV form (``metrics.csv``).
 
 A long session logs a row per training step: a million rows overnight. A dict per row costs
-about 500 bytes; here each metric is a float64 column (8 bytes a step, NaN where the metric was
-not computed), grown by doubling so appends stay amortised O(1). Metrics computed only at
-evaluation steps (``EVAL_KEYS``: every ``train.eval_every`` steps) live in a second, sparse
-table with one row per evaluation, so they cost nothing at the other steps.
+about 500 bytes; here each metric is a column (NaN where the metric was not computed), grown by
+doubling so appends stay amortised O(1). The per-step metrics (loss, energies, gradient norms,
+acceptance...) are float32, 4 bytes a step: they are drawn and compared, never summed over a
+run, and 7 significant digits is more than a curve or a CSV reader needs; ``step`` stays
+float64 (exact past 2^24 steps). Metrics computed only at evaluation steps (``EVAL_KEYS``:
+every ``train.eval_every`` steps) live in a second, sparse float64 table with one row per
+evaluation, so they cost nothing at the other steps and keep full precision (the exact KL).
 
 ``History`` still reads like the list of dict rows it replaces (``len``, indexing, iteration,
-``append``), so code that walks rows keeps working; curves and checkpoints read the columns.
+``append``), so code that walks rows keeps working; curves and checkpoints read the columns. A
+float32 value read back as a row is the shortest decimal that rounds to it (0.1, not
+0.10000000149011612), so ``metrics.csv`` reads as it was logged and round-trips exactly.
+
+The studio's curves read the trainer's own columns through ``view()`` (no second copy): the
+worker thread appends, the GUI thread reads the rows a view was given, which are never written
+again except after a rollback, which the next view reports (``truncated_to``).
 """
 
 from __future__ import annotations
@@ -26,13 +35,20 @@ MIN_CAPACITY = 1024
 
 
 class Columns:
-    """Equal-length growable float64 columns. Capacity doubles when full (amortised O(1)
-    appends); a column added late is NaN for the rows before it."""
+    """Equal-length growable columns of ``dtype`` (``exact`` ones float64). Capacity doubles
+    when full (amortised O(1) appends); a column added late is NaN for the rows before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: type = np.float64, exact: frozenset[str] = frozenset()) -> None:
         self.n = 0
         self.capacity = MIN_CAPACITY
         self.cols: dict[str, np.ndarray] = {}
+        self.dtype, self.exact = dtype, exact
+
+    def view(self) -> Columns:
+        """The same arrays, with this length: rows appended later are not in it."""
+        v = Columns(self.dtype, self.exact)
+        v.n, v.capacity, v.cols = self.n, self.capacity, dict(self.cols)
+        return v
 
     def _grow(self, need: int) -> None:
         cap = self.capacity
@@ -41,7 +57,7 @@ class Columns:
         if cap == self.capacity:
             return
         for name, col in self.cols.items():
-            new = np.empty(cap)
+            new = np.empty(cap, col.dtype)
             new[: self.n] = col[: self.n]
             self.cols[name] = new
         self.capacity = cap
@@ -49,7 +65,8 @@ class Columns:
     def _column(self, name: str) -> np.ndarray:
         col = self.cols.get(name)
         if col is None:
-            col = self.cols[name] = np.empty(self.capacity)
+            dtype = np.float64 if name in self.exact else self.dtype
+            col = self.cols[name] = np.empty(self.capacity, dtype)
             col[: self.n] = np.nan
         return col
 
@@ -93,9 +110,35 @@ class History:
 
     def __init__(self, eval_keys: Iterable[str] = EVAL_KEYS | LIVE_KEYS) -> None:
         self.eval_keys = set(eval_keys)
-        self.dense = Columns()
+        self.dense = Columns(np.float32, frozenset({"step"}))
         self.evals = Columns()
         self.eval_row = np.empty(MIN_CAPACITY, dtype=np.int64)
+        self.origin = object()  # shared by this history's views: which run they show
+        self.is_view = False
+        # (dense rows, evaluation rows) left by the lowest truncation since the last view
+        self.truncated_to: tuple[int, int] | None = None
+
+    def view(self) -> History:
+        """A read-only view of the rows so far that shares this history's arrays: what a frame
+        hands the GUI thread while this history grows on the worker thread. Its
+        ``truncated_to`` is the lowest point a rollback cut this history back to since the
+        previous view (those rows, once shown, have been written again), or None."""
+        v = History.__new__(History)
+        v.eval_keys = set(self.eval_keys)
+        v.dense, v.evals, v.eval_row = self.dense.view(), self.evals.view(), self.eval_row
+        v.origin, v.is_view, v.truncated_to = self.origin, True, self.truncated_to
+        self.truncated_to = None
+        return v
+
+    def _cut(self, n: int, m: int) -> None:
+        self.dense.truncate(n)
+        self.evals.truncate(m)
+        low = self.truncated_to
+        self.truncated_to = (
+            (self.dense.n, self.evals.n)
+            if low is None
+            else (min(low[0], self.dense.n), min(low[1], self.evals.n))
+        )
 
     # ------------------------------------------------------------------ list-like
     def __len__(self) -> int:
@@ -107,6 +150,8 @@ class History:
     def append(self, row: Mapping[str, float], evals: Mapping[str, float] | None = None) -> None:
         """Log one row; keys in ``eval_keys`` (and every key of ``evals``) go to the sparse
         evaluation table."""
+        if self.is_view:
+            raise RuntimeError("a history view is read-only")
         if evals:
             self.eval_keys.update(evals)
         dense = {k: float(v) for k, v in row.items() if k not in self.eval_keys}
@@ -126,6 +171,8 @@ class History:
     def update_last(self, values: Mapping[str, float]) -> None:
         """Add sparse metrics to the newest row (metrics computed after its step was logged,
         such as the live curve points); they join that row's evaluation entry."""
+        if self.is_view:
+            raise RuntimeError("a history view is read-only")
         if not self.dense.n:
             raise IndexError("update_last on an empty history")
         if not values:
@@ -164,8 +211,7 @@ class History:
             yield self[i]
 
     def clear(self) -> None:
-        self.dense.truncate(0)
-        self.evals.truncate(0)
+        self._cut(0, 0)
 
     # ------------------------------------------------------------------ columns
     @property
@@ -191,8 +237,7 @@ class History:
         if steps is None:
             return
         n = int(np.searchsorted(steps, step, side="right"))
-        self.dense.truncate(n)
-        self.evals.truncate(int(np.searchsorted(self.eval_row[: self.evals.n], n)))
+        self._cut(n, int(np.searchsorted(self.eval_row[: self.evals.n], n)))
 
     def nbytes(self) -> int:
         """Bytes allocated for the columns (capacity, not only the rows in use)."""
@@ -200,8 +245,8 @@ class History:
 
     # ------------------------------------------------------------------ arrays
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """``dense.NAME`` and ``eval.NAME`` float64 columns plus ``eval.row`` (int64): the
-        checkpoint's tensors (copies of the rows in use only)."""
+        """``dense.NAME`` (float32; ``step`` float64) and ``eval.NAME`` (float64) columns plus
+        ``eval.row`` (int64): the checkpoint's tensors (copies of the rows in use only)."""
         out = {f"dense.{k}": v[: self.dense.n].copy() for k, v in self.dense.cols.items()}
         out.update({f"eval.{k}": v[: self.evals.n].copy() for k, v in self.evals.cols.items()})
         if self.evals.n:
@@ -240,7 +285,8 @@ def _finite_items(cols: Mapping[str, np.ndarray], i: int) -> dict[str, float]:
     for k, col in cols.items():
         v = col[i]
         if v == v:  # not NaN
-            out[k] = float(v)
+            # float32: the shortest decimal that rounds back to it (numpy's str)
+            out[k] = float(str(v)) if col.dtype == np.float32 else float(v)
     return out
 
 

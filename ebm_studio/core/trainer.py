@@ -28,8 +28,9 @@ from .objectives import Context, Objective, build_objective
 # logs one per value it passes, so a long session could log them without end; the curves show
 # the last ``MAX_MARKERS`` anyway. About 100 bytes each in a checkpoint's JSON: 1 MB at most.
 MAX_EVENTS = 10_000
-# Unsent rows a snapshot carries as dicts (about 1 KB each); with more (the whole history of an
-# opened checkpoint: a million rows overnight) it carries a copy of the columns instead.
+# Unsent rows a snapshot carries as dicts (about 1 KB each) for the views that read the latest
+# values; with more (an opened checkpoint: a million rows overnight) it carries none. The
+# curves read the columns themselves (``Snapshot.history``, a view: no copy).
 MAX_SNAPSHOT_ROWS = 5_000
 
 
@@ -390,9 +391,8 @@ class Trainer:
         ch = obj.chains()
         buf = obj.buffer()
         age = getattr(obj, "buffer_age", lambda: None)()
-        history = None
         if len(self.history) - self._unsent_rows > MAX_SNAPSHOT_ROWS:
-            rows, history = (), History.from_arrays(self.history.to_arrays())
+            rows = ()
         else:
             rows = tuple([self.history[i] for i in range(self._unsent_rows, len(self.history))])
         events = tuple(self.events[self._unsent_events :])
@@ -414,7 +414,7 @@ class Trainer:
             buffer=None if buf is None else buf[:max_chains].cpu().numpy().copy(),
             buffer_age=None if age is None else age[:max_chains].cpu().numpy().copy(),
             rows=rows,
-            history=history,
+            history=self.history.view(),
             events=events,
             device=str(self.device),
         )

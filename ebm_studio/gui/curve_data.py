@@ -1,4 +1,5 @@
-"""What a panel of metric curves holds: the run's ``History`` (columns) and, per plotted metric,
+"""What a panel of metric curves holds: the run's ``History`` (columns: a view of the trainer's
+own, which frames carry, or rows added one by one) and, per plotted metric,
 a ``MinMaxPyramid`` so that each redraw reads about two points per pixel column, not the whole
 run (``ebm_studio.core.reduce``). No Qt here: the panels draw what ``display`` returns.
 """
@@ -79,6 +80,8 @@ class CurveData:
         step = row.get("step")
         if step is None:
             return False
+        if self.history.is_view:  # rows after a run's columns: from here on, a copy of our own
+            self.history = History.from_arrays(self.history.to_arrays())
         last = self.history.last_step()
         if last is not None and step <= last:
             self.history.truncate_after(np.nextafter(float(step), -np.inf))
@@ -88,15 +91,27 @@ class CurveData:
         return True
 
     def add_snapshot(self, snap: Snapshot) -> bool:
-        """Store a frame's rows, or its whole history when it carries one; True if any."""
-        if snap.history is not None:
-            self.history = snap.history
+        """Show a frame's history (a view of the trainer's columns: no copy), or store its rows
+        when it has none; True if anything changed."""
+        h = snap.history
+        if h is None:
+            added = False
+            for row in snap.rows:
+                added = self.add_row(row) or added
+            return added
+        old = self.history
+        if h.origin is not old.origin:  # another run (a reset, an opened checkpoint)
             self._pyramids.clear()
-            return True
-        added = False
-        for row in snap.rows:
-            added = self.add_row(row) or added
-        return added
+        elif h.truncated_to is not None:  # a rollback rewrote rows from there
+            n, m = h.truncated_to
+            for key, p in self._pyramids.items():
+                p.invalidate(m if key in h.eval_keys else n)
+        self.history = h
+        return (
+            h.origin is not old.origin
+            or h.truncated_to is not None
+            or (len(h), h.evals.n) != (len(old), old.evals.n)
+        )
 
     def plotted(self) -> list[str]:
         """The plotted metrics logged so far."""
