@@ -20,8 +20,8 @@ Two parts:
    ``pcd``). The first minutes fill the bounded buffers (5,000 frame timings, the health
    windows, the trails) and the allocators' pools, so the slope is also given from
    ``--studio-warmup-minutes`` on (``studio_rss_slope_after_warmup_mb_per_hour``), split into
-   the metric history's share (``studio_history_slope_mb_per_hour``: the window's rows in use,
-   twice, for the trainer holds the same rows) and the rest
+   the metric history's share (``studio_history_slope_mb_per_hour``: the rows in use of the
+   trainer's history, which the curves read without a copy) and the rest
    (``studio_rss_slope_other_mb_per_hour``: resident memory minus the history).
 
 Targets: under 150 bytes per step, redraw p95 at the end within 1.5x of the start, studio
@@ -152,9 +152,9 @@ def store_and_panel(steps: int, progress: bool = True) -> dict[str, float]:
 
 
 def history_used_mb(history) -> float:
-    """The rows in use of a ``History`` (8 bytes per column and row): about what of it is
+    """The rows in use of a ``History`` (each column's item size per row): about what of it is
     resident, for a doubled column's unused tail is not written, so mostly not paged in."""
-    used = sum(t.n * len(t.cols) * 8 for t in (history.dense, history.evals))
+    used = sum(t.n * c.itemsize for t in (history.dense, history.evals) for c in t.cols.values())
     return (used + history.evals.n * 8) / 2**20
 
 
@@ -179,7 +179,7 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
 
     def sample() -> None:
         frame = window.last_frame
-        history_mb = 2 * history_used_mb(window.history)
+        history_mb = history_used_mb(window.history)  # the trainer's, which the curves view
         step = frame.step if frame else 0
         samples.append((time.monotonic() - t_start[0], rss_mb(), step, history_mb))
         print(

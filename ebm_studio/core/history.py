@@ -4,10 +4,11 @@ A long session logs a row per training step: a million rows overnight. A dict pe
 about 500 bytes; here each metric is a column (NaN where the metric was not computed), grown by
 doubling so appends stay amortised O(1). The per-step metrics (loss, energies, gradient norms,
 acceptance...) are float32, 4 bytes a step: they are drawn and compared, never summed over a
-run, and 7 significant digits is more than a curve or a CSV reader needs; ``step`` stays
-float64 (exact past 2^24 steps). Metrics computed only at evaluation steps (``EVAL_KEYS``:
-every ``train.eval_every`` steps) live in a second, sparse float64 table with one row per
-evaluation, so they cost nothing at the other steps and keep full precision (the exact KL).
+run, and 7 significant digits is more than a curve or a CSV reader needs. ``step`` is float32
+too while that is exact (every integer up to 2^24, 16.7 million steps), float64 after.
+Metrics computed only at evaluation steps (``EVAL_KEYS``: every ``train.eval_every`` steps)
+live in a second, sparse float64 table with one row per evaluation, so they cost nothing at
+the other steps and keep full precision (the exact KL).
 
 ``History`` still reads like the list of dict rows it replaces (``len``, indexing, iteration,
 ``append``), so code that walks rows keeps working; curves and checkpoints read the columns. A
@@ -35,8 +36,10 @@ MIN_CAPACITY = 1024
 
 
 class Columns:
-    """Equal-length growable columns of ``dtype`` (``exact`` ones float64). Capacity doubles
-    when full (amortised O(1) appends); a column added late is NaN for the rows before it."""
+    """Equal-length growable columns of ``dtype``. An ``exact`` column keeps every value it is
+    given: float32 while each value is a float32 (the step, an integer, is one up to 2^24),
+    float64 from the first that is not. Capacity doubles when full (amortised O(1) appends); a
+    column added late is NaN for the rows before it."""
 
     def __init__(self, dtype: type = np.float64, exact: frozenset[str] = frozenset()) -> None:
         self.n = 0
@@ -65,10 +68,17 @@ class Columns:
     def _column(self, name: str) -> np.ndarray:
         col = self.cols.get(name)
         if col is None:
-            dtype = np.float64 if name in self.exact else self.dtype
-            col = self.cols[name] = np.empty(self.capacity, dtype)
+            col = self.cols[name] = np.empty(self.capacity, self.dtype)
             col[: self.n] = np.nan
         return col
+
+    def _widen(self, name: str, values: np.ndarray) -> None:
+        """An exact column turns float64 before it is given a value float32 would round."""
+        col = self._column(name)
+        if name in self.exact and col.dtype != np.float64:
+            v = np.asarray(values, np.float64)
+            if np.any((v.astype(col.dtype) != v) & ~np.isnan(v)):
+                self.cols[name] = col.astype(np.float64)
 
     def append(self, values: Mapping[str, float]) -> None:
         self._grow(self.n + 1)
@@ -76,6 +86,8 @@ class Columns:
         for col in self.cols.values():
             col[i] = np.nan
         for name, v in values.items():
+            if name in self.exact:
+                self._widen(name, v)
             self._column(name)[i] = v
         self.n += 1
 
@@ -85,6 +97,8 @@ class Columns:
         for col in self.cols.values():
             col[self.n : self.n + n] = np.nan
         for name, a in arrays.items():
+            if name in self.exact:
+                self._widen(name, a)
             self._column(name)[self.n : self.n + n] = a
         self.n += n
 
@@ -110,7 +124,7 @@ class History:
 
     def __init__(self, eval_keys: Iterable[str] = EVAL_KEYS | LIVE_KEYS) -> None:
         self.eval_keys = set(eval_keys)
-        self.dense = Columns(np.float32, frozenset({"step"}))
+        self.dense = Columns(np.float32, exact=frozenset({"step"}))
         self.evals = Columns()
         self.eval_row = np.empty(MIN_CAPACITY, dtype=np.int64)
         self.origin = object()  # shared by this history's views: which run they show
@@ -245,7 +259,7 @@ class History:
 
     # ------------------------------------------------------------------ arrays
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """``dense.NAME`` (float32; ``step`` float64) and ``eval.NAME`` (float64) columns plus
+        """``dense.NAME`` (float32; ``step`` float64 past 2^24) and ``eval.NAME`` (float64) plus
         ``eval.row`` (int64): the checkpoint's tensors (copies of the rows in use only)."""
         out = {f"dense.{k}": v[: self.dense.n].copy() for k, v in self.dense.cols.items()}
         out.update({f"eval.{k}": v[: self.evals.n].copy() for k, v in self.evals.cols.items()})
