@@ -243,9 +243,11 @@ def test_7_score_matching_is_blind_to_the_mixing_weights():
     """Three modes 14 std apart holding 60/30/10 %: exact score matching fits each mode's shape
     but not its mass, NCE learns both (Wenliang & Kanagawa 2020; Song & Ermon 2019, §3.2).
     Learned mode masses on the exact grid (Voronoi cells of the mode centres), total variation
-    against the true weights. Measured at 1500 steps, seeds 0-2: SM 0.375, 0.584, 0.229 (its
-    masses land anywhere), NCE 0.015, 0.016, 0.013; the margin 0.1 is 6x NCE's worst and
-    0.13 below SM's best."""
+    against the true weights. Measured at 1500 steps over seeds 0-4 (the preset's sweep): SM
+    0.375, 0.584, 0.229, 0.364, 0.096 (its masses land anywhere), NCE 0.015, 0.016, 0.013,
+    0.136 (not converged), 0.021. No fixed threshold separates every seed; at each seed SM is
+    2.7 to 36 times further than NCE. Seed 0 is asserted: against 0.1 (SM 3.7x above it, NCE
+    6x below) and SM more than twice as far as NCE (the smallest per-seed ratio, 2.7)."""
     tv = {}
     for name, extra in (("sm", ()), ("nce", ("--set", "objective.name=nce"))):
         tr = train_preset("exp-sm-weights", "unequal3", *extra).trainer()
@@ -253,3 +255,4 @@ def test_7_score_matching_is_blind_to_the_mixing_weights():
         print(f"#7 {name}: total variation of the learned mode masses {tv[name]:.3f}")
     assert tv["sm"] > 0.1, f"score matching found the weights (TV {tv['sm']:.3f})"
     assert tv["nce"] < 0.1, f"NCE missed the weights (TV {tv['nce']:.3f})"
+    assert tv["sm"] > 2 * tv["nce"]
