@@ -13,10 +13,13 @@ Two parts:
    over the first 2000 steps) and ``redraw_ms_p95_at_end`` (redraws after ``--steps``). A
    redraw is ``CurvesPanel.redraw`` plus a synchronous repaint of the panel.
 2. The real studio (``MainWindow``, PCD preset) trained offscreen for ``--studio-minutes``
-   with its resident memory sampled every 30 s, in a child process so part 1's memory is not
-   counted: ``long_session.studio_rss_slope_mb_per_hour`` (least-squares slope after the first
-   sample), ``studio_rss_bytes_per_step`` (the same against the step count), ``studio_steps``
-   and ``studio_steps_per_s`` (``--studio-minutes 0`` skips it; ``--studio-preset``, default
+   with its resident memory read every second, in a child process so part 1's memory is not
+   counted. Each 30 s window gives its lowest reading, what stayed resident: a heatmap's or an
+   evaluation's few MB of activations live at one reading are working set, not growth.
+   ``long_session.studio_rss_slope_mb_per_hour`` (least-squares slope of the window lows after
+   the first; ``studio_rss_slope_at_samples_after_warmup_mb_per_hour``: of single readings),
+   ``studio_rss_bytes_per_step`` (the same against the step count), ``studio_steps`` and
+   ``studio_steps_per_s`` (``--studio-minutes 0`` skips it; ``--studio-preset``, default
    ``pcd``). The first minutes fill the bounded buffers (5,000 frame timings, the health
    windows, the trails) and the allocators' pools, so the slope is also given from
    ``--studio-warmup-minutes`` on (``studio_rss_slope_after_warmup_mb_per_hour``), split into
@@ -174,17 +177,26 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     window = MainWindow(load_preset(preset).config)
     window.resize(1500, 950)
     window.show()
-    samples: list[tuple[float, float, int, float]] = []
+    samples: list[tuple[float, float, int, float, float]] = []
     t_start = [0.0]
+    window_rss: list[float] = []  # this window's readings, one a second
+
+    def poll() -> None:
+        window_rss.append(rss_mb())
 
     def sample() -> None:
         frame = window.last_frame
         history_mb = history_used_mb(window.history)  # the trainer's, which the curves view
         step = frame.step if frame else 0
-        samples.append((time.monotonic() - t_start[0], rss_mb(), step, history_mb))
+        now = rss_mb()
+        # The window's lowest reading: what stayed resident, not a heatmap's or an
+        # evaluation's few MB of activations that happened to be live at the sample.
+        low = min(window_rss + [now])
+        window_rss.clear()
+        samples.append((time.monotonic() - t_start[0], now, step, history_mb, low))
         print(
-            f"  studio: {samples[-1][0]:5.0f} s, {samples[-1][1]:7.1f} MB, step {samples[-1][2]}, "
-            f"history {history_mb:.1f} MB",
+            f"  studio: {samples[-1][0]:5.0f} s, {now:7.1f} MB (window low {low:7.1f}), "
+            f"step {step}, history {history_mb:.1f} MB",
             file=sys.stderr,
         )
         if samples[-1][0] >= 60 * minutes - 1:
@@ -198,21 +210,26 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         t_start[0] = time.monotonic()
         sample()
         timer.start()
+        poller.start()
 
     timer = QTimer()
     timer.setInterval(int(SAMPLE_S * 1000))
     timer.timeout.connect(sample)
+    poller = QTimer()
+    poller.setInterval(1000)
+    poller.timeout.connect(poll)
     QTimer.singleShot(0, wait_ready)
     app.exec()
     window.close()
-    t, mb, steps, hist = (np.array(c, dtype=float) for c in zip(*(samples[1:] or samples)))
-    per_step = float(np.polyfit(steps, mb, 1)[0]) * 2**20 if len(t) >= 2 else float("nan")
+    t, mb, steps, hist, low = (np.array(c, dtype=float) for c in zip(*(samples[1:] or samples)))
+    per_step = float(np.polyfit(steps, low, 1)[0]) * 2**20 if len(t) >= 2 else float("nan")
     late = t >= 60 * warmup_minutes
     return {
-        "studio_rss_slope_mb_per_hour": slope_per_hour(t, mb),
-        "studio_rss_slope_after_warmup_mb_per_hour": slope_per_hour(t[late], mb[late]),
+        "studio_rss_slope_mb_per_hour": slope_per_hour(t, low),
+        "studio_rss_slope_after_warmup_mb_per_hour": slope_per_hour(t[late], low[late]),
+        "studio_rss_slope_at_samples_after_warmup_mb_per_hour": slope_per_hour(t[late], mb[late]),
         "studio_history_slope_mb_per_hour": slope_per_hour(t[late], hist[late]),
-        "studio_rss_slope_other_mb_per_hour": slope_per_hour(t[late], mb[late] - hist[late]),
+        "studio_rss_slope_other_mb_per_hour": slope_per_hour(t[late], low[late] - hist[late]),
         "studio_history_mb_end": float(hist[-1]),
         "studio_rss_bytes_per_step": per_step,
         "studio_steps": float(samples[-1][2]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import sys
 
 import pyqtgraph as pg
@@ -17,7 +18,25 @@ DEFAULT_PRESET = "buffer-ml"
 # switch interval (5 ms by default) and every Qt call that releases it can wait that long, so
 # one repaint paid tens of ms while the worker trained; 1 ms keeps frames smooth (bench/).
 SWITCH_INTERVAL_S = 0.001
+# glibc serves a block of at least this size with its own mmap, returned to the system when freed.
+# By default the threshold rises to the largest block freed so far (up to 32 MB): after the
+# first heatmap grid (several MB of activations) grids come from the heap, whose holes keep the
+# studio's resident memory stepping up by a grid's size every few thousand steps (README, Long
+# sessions). Fixed at 1 MiB, the grids stay mmapped and the per-step tensors (a batch's
+# activations: 128-640 KiB) stay on the heap, which reuses them.
+MMAP_THRESHOLD = 128 << 10
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 _configured = False
+
+
+def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold (Linux); False where there is no glibc ``mallopt``."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, size))
+    except (OSError, AttributeError):
+        return False
 
 
 def configure_runtime() -> None:
@@ -27,6 +46,7 @@ def configure_runtime() -> None:
         # Row-major: our grids are (rows = y, cols = x) numpy arrays, no transpose per frame.
         pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        fix_mmap_threshold()
         _configured = True
 
 
