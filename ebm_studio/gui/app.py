@@ -18,12 +18,13 @@ DEFAULT_PRESET = "buffer-ml"
 # switch interval (5 ms by default) and every Qt call that releases it can wait that long, so
 # one repaint paid tens of ms while the worker trained; 1 ms keeps frames smooth (bench/).
 SWITCH_INTERVAL_S = 0.001
-# glibc serves a block of at least this size with its own mmap, returned to the system when freed.
-# By default the threshold rises to the largest block freed so far (up to 32 MB): after the
-# first heatmap grid (several MB of activations) grids come from the heap, whose holes keep the
-# studio's resident memory stepping up by a grid's size every few thousand steps (README, Long
-# sessions). Fixed at 1 MiB, the grids stay mmapped and the per-step tensors (a batch's
-# activations: 128-640 KiB) stay on the heap, which reuses them.
+# glibc serves a block of at least this size with its own mmap, returned to the system when
+# freed. By default the threshold rises to the largest block freed so far (up to 32 MB), after
+# which the worker's large temporaries (heatmap and evaluation grids, MBs of activations) come
+# from the heap, whose holes kept the studio's resident memory stepping up by several MB every
+# few thousand steps. Fixed at 128 KiB, blocks that size and larger (a batch's activations at
+# width 128 and above) go back to the system when freed; 1 MiB still stepped (README, Long
+# sessions), and the fixed threshold did not slow training there.
 MMAP_THRESHOLD = 128 << 10
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 _configured = False
