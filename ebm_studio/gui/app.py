@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 import pyqtgraph as pg
@@ -18,26 +17,7 @@ DEFAULT_PRESET = "buffer-ml"
 # switch interval (5 ms by default) and every Qt call that releases it can wait that long, so
 # one repaint paid tens of ms while the worker trained; 1 ms keeps frames smooth (bench/).
 SWITCH_INTERVAL_S = 0.001
-# glibc serves a block of at least this size with its own mmap, returned to the system when
-# freed. By default the threshold rises to the largest block freed so far (up to 32 MB), after
-# which the worker's large temporaries (heatmap and evaluation grids, MBs of activations) come
-# from the heap, whose holes kept the studio's resident memory stepping up by several MB every
-# few thousand steps. Fixed at 128 KiB, blocks that size and larger (a batch's activations at
-# width 128 and above) go back to the system when freed; 1 MiB still stepped (README, Long
-# sessions), and the fixed threshold did not slow training there.
-MMAP_THRESHOLD = 128 << 10
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 _configured = False
-
-
-def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
-    """Fix glibc's mmap threshold (Linux); False where there is no glibc ``mallopt``."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, size))
-    except (OSError, AttributeError):
-        return False
 
 
 def configure_runtime() -> None:
@@ -47,7 +27,6 @@ def configure_runtime() -> None:
         # Row-major: our grids are (rows = y, cols = x) numpy arrays, no transpose per frame.
         pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        fix_mmap_threshold()
         _configured = True
 
 
