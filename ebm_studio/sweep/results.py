@@ -111,11 +111,11 @@ def summary_rows(trials: list[Trial], records: dict[str, dict | None]) -> list[d
         r = records.get(t.id)
         if r is not None and r.get("status") == "ok":
             groups[t.overrides].append(r["metrics"])
-    rows = []
+    rows, metrics = [], (*SUMMARY_METRICS, *claim_keys(records))
     for overrides, ms in groups.items():
         row: dict[str, Any] = {k: v for k, v in overrides}
         row["n"] = len(ms)
-        for k in (*SUMMARY_METRICS, *claim_keys(records)):
+        for k in metrics:
             vals = [m[k] for m in ms if k in m]
             row[f"{k}_mean"] = statistics.fmean(vals) if vals else None
             row[f"{k}_sd"] = statistics.stdev(vals) if len(vals) >= 2 else None
