@@ -226,6 +226,25 @@ def test_sample_mode_noise_option_decouples_the_noise(window, monkeypatch):
     win.w.controls.param("sample.enabled").setValue(False)
 
 
+def test_a_destroyed_settings_panel_leaves_no_live_tree_item(window):
+    """Qt deletes the settings tree's invisible root item in C++; its Python wrapper must die
+    with it, or PySide hands the stale wrapper out for the next object at that address (a
+    later window failed to build: "'QTreeWidgetItem' object has no attribute 'children'")."""
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QTreeWidget
+
+    from ebm_studio.gui.controls import ControlsPanel
+
+    win = window()
+    panel = ControlsPanel(win.c)
+    root = QTreeWidget.invisibleRootItem(panel.tree)  # held, as a reference cycle would
+    assert shiboken6.isValid(root)
+    panel.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(root)
+
+
 def test_train_n_steps_with_progress(window):
     win = window()
     win.w.train_n.setValue(15)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 
+import shiboken6
 from pyqtgraph.parametertree import Parameter, ParameterTree
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QTreeWidget, QVBoxLayout, QWidget
 
 from ..core.config import SAMPLERS, SECTIONS, Config, field_meta
 from .controller import Controller, SampleOptions
@@ -104,6 +105,20 @@ def _min_step(value: float, lo: float | None) -> float:
     return min(base, lo) if lo else base
 
 
+def forget_root_item_with(tree: QTreeWidget) -> None:
+    """Invalidate the Python wrapper of ``tree``'s invisible root item when the tree is
+    destroyed.
+
+    pyqtgraph's tree keeps that wrapper, but Qt creates and deletes the item in C++ without
+    telling PySide. When the wrapper outlived the tree (waiting in a reference cycle for the
+    garbage collector), PySide handed it out for the next object allocated at the same
+    address: a later window failed with "'QTreeWidgetItem' object has no attribute
+    'children'", or crashed.
+    """
+    root = QTreeWidget.invisibleRootItem(tree)
+    tree.destroyed.connect(lambda *_: shiboken6.invalidate(root))
+
+
 class ControlsPanel(QWidget):
     """Every setting of the run plus the sample-mode options, in one tree."""
 
@@ -145,6 +160,7 @@ class ControlsPanel(QWidget):
                 child.sigValueChanged.connect(self._on_sample_option_changed)
 
         self.tree = ParameterTree(showHeader=False)
+        forget_root_item_with(self.tree)
         self.tree.setParameters(self.root, showTop=False)
         self.tree.setColumnWidth(0, 200)
         layout = QVBoxLayout(self)
