@@ -120,7 +120,9 @@ class ObjectiveConfig:
     )
     ent_weight: float = param(0.0, lo=0.0, hi=100.0, help="NN entropy term weight")
     # --- NCE / FCE
-    noise: str = param("gaussian", choices=("gaussian", "uniform", "custom"), help="NCE noise")
+    noise: str = param(
+        "gaussian", choices=("gaussian", "uniform", "custom", "kde"), help="NCE noise"
+    )
     nu: float = param(1.0, lo=0.01, hi=100.0, help="noise ratio nu", log=True)
     noise_x: float = param(0.0, lo=-100.0, hi=100.0, help="custom noise mean x")
     noise_y: float = param(0.0, lo=-100.0, hi=100.0, help="custom noise mean y")
@@ -134,7 +136,9 @@ class ObjectiveConfig:
     projection_dist: str = param("gaussian", choices=("gaussian", "rademacher"), help="SSM dist")
     variance_reduced: bool = param(True, help="SSM variance-reduced form")
     # --- SNL
-    proposal: str = param("uniform", choices=("gaussian", "uniform", "flow"), help="SNL proposal")
+    proposal: str = param(
+        "uniform", choices=("gaussian", "uniform", "flow", "kde"), help="SNL proposal"
+    )
     proposal_samples: int = param(1024, lo=1, hi=1_000_000, help="SNL proposal samples M")
 
 

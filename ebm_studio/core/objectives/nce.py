@@ -38,6 +38,11 @@ from .base import Context, Objective
 FLOW_UPDATE_ACCURACY = 0.05
 # Samples used for the importance-sampling estimate that initialises c.
 INIT_SAMPLES = 4096
+# The "kde" noise: at most this many training points as kernel centres (its log q costs one
+# distance per centre per point), and this share of uniform noise on the box, so that every
+# region the EBM could put spurious mass in still sees noise samples.
+KDE_CENTRES = 256
+KDE_UNIFORM_SHARE = 0.2
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
@@ -52,9 +57,16 @@ def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, chol: torch.Tensor) -
 class Noise:
     """A fixed noise/proposal density with exact ``log_prob`` and ``sample(n, gen)``.
 
-    ``kind``: ``gaussian`` (fitted to the data), ``uniform`` (on the box; log q = -inf outside)
-    or ``custom`` (isotropic Gaussian at (noise_x, noise_y) with std noise_std; 2D only).
-    Any event shape: the Gaussian is fitted to the flattened data (ctx.data_mean, data_cov).
+    ``kind``: ``gaussian`` (fitted to the data), ``uniform`` (on the box; log q = -inf outside),
+    ``custom`` (isotropic Gaussian at (noise_x, noise_y) with std noise_std; 2D only) or ``kde``
+    (a kernel density estimate of the training data, mixed with uniform noise on the box; 2D
+    only). Any event shape for the others: the Gaussian is fitted to the flattened data
+    (ctx.data_mean, data_cov).
+
+    The kde noise follows the data wherever it goes (many modes, curves, corners), so the
+    classifier's task stays hard everywhere and the EBM learns the fine structure that a
+    single Gaussian leaves to chance; its kernels are Gaussians of bandwidth h_i = std_i *
+    K^(-1/6) per axis (Scott's rule in 2D) at K evenly spaced training points.
     """
 
     def __init__(self, kind: str, ctx: Context, cfg: Config) -> None:
@@ -62,12 +74,17 @@ class Noise:
         self.shape = tuple(ctx.data.shape[1:])
         o = cfg.objective
         dev = ctx.device
-        if kind == "custom" and self.shape != (2,):
+        if kind in ("custom", "kde") and self.shape != (2,):
             raise ValueError(
-                f"noise 'custom' is a 2D Gaussian at (noise_x, noise_y); for data of shape "
-                f"{self.shape} use 'gaussian' or 'uniform'"
+                f"noise '{kind}' is for 2D data; for data of shape {self.shape} use "
+                f"'gaussian' or 'uniform'"
             )
-        if kind == "gaussian":
+        if kind == "kde":
+            data = ctx.data.detach().float()
+            self.centres = data[:: max(1, len(data) // KDE_CENTRES)][:KDE_CENTRES]
+            k = len(self.centres)
+            self.bandwidth = data.std(0).clamp_min(1e-3) * k ** (-1 / 6)
+        elif kind == "gaussian":
             self.mean = ctx.data_mean.detach().float()
             self.chol = torch.linalg.cholesky(ctx.data_cov.detach().double()).float()
         elif kind == "custom":
@@ -76,18 +93,38 @@ class Noise:
         elif kind != "uniform":
             raise ValueError(f"unknown noise '{kind}'")
 
+    def _uniform_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        inside = (x.abs() <= self.box).reshape(len(x), -1).all(-1)
+        d = math.prod(self.shape)
+        log_area = math.log((2 * self.box) ** 2) if d == 2 else d * math.log(2 * self.box)
+        return torch.where(inside, -log_area, -math.inf).to(x.dtype)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "uniform":
-            inside = (x.abs() <= self.box).reshape(len(x), -1).all(-1)
-            d = math.prod(self.shape)
-            log_area = math.log((2 * self.box) ** 2) if d == 2 else d * math.log(2 * self.box)
-            return torch.where(inside, -log_area, -math.inf).to(x.dtype)
+            return self._uniform_log_prob(x)
+        if self.kind == "kde":
+            # Squared distances in bandwidth units as one matrix product (4x faster than
+            # broadcasting the differences).
+            xs, cs = x / self.bandwidth, self.centres / self.bandwidth
+            d2 = (xs * xs).sum(1, keepdim=True) - 2 * xs @ cs.T + (cs * cs).sum(1)
+            log_norm = math.log(2 * math.pi) + torch.log(self.bandwidth).sum()
+            log_kde = torch.logsumexp(-0.5 * d2.clamp_min(0), 1) - log_norm
+            log_kde = log_kde - math.log(len(self.centres))
+            share = torch.tensor([1 - KDE_UNIFORM_SHARE, KDE_UNIFORM_SHARE]).log()
+            parts = torch.stack([log_kde, self._uniform_log_prob(x)], 1) + share.to(x)
+            return torch.logsumexp(parts, 1)
         return gaussian_log_prob(x, self.mean, self.chol)
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         dev = gen.device
         if self.kind == "uniform":
             return (2 * torch.rand(n, *self.shape, generator=gen, device=dev) - 1) * self.box
+        if self.kind == "kde":
+            pick = torch.randint(len(self.centres), (n,), generator=gen, device=dev)
+            kde = self.centres[pick] + self.bandwidth * torch.randn(n, 2, generator=gen, device=dev)
+            flat = (2 * torch.rand(n, 2, generator=gen, device=dev) - 1) * self.box
+            uniform = torch.rand(n, generator=gen, device=dev) < KDE_UNIFORM_SHARE
+            return torch.where(uniform[:, None], flat, kde)
         z = torch.randn(n, self.mean.shape[0], generator=gen, device=dev)
         return (self.mean + z @ self.chol.T).reshape(n, *self.shape)
 
