@@ -219,21 +219,22 @@ def test_nce_noise_densities_integrate_to_one_and_sample_within_support(noise, s
 
 
 def test_kde_noise_samples_follow_its_density(small):
-    """The kde noise's samples and its log q describe one density: the share of 200k samples
+    """The kde noise's samples and its log q describe one density: the share of 1M samples
     in each cell of a 6x6 grid over the box matches the density's mass there (midpoint rule on
-    a 400x400 grid) within four standard errors. NCE's logit uses log q of the very density
-    the noise is drawn from; a mismatch (in the kernels' width, their centres or the uniform
-    share) biases the learned energy by the difference."""
+    a 402x402 grid: 67x67 of its cells in each coarse cell, none split) within four standard
+    errors (a uniform share of 0.22 in the samples against 0.2 in log q fails it). NCE's logit
+    uses log q of the very density the noise is drawn from; a mismatch (in the kernels' width,
+    their centres or the uniform share) biases the learned energy by the difference."""
     data = GaussianMixtureEnergy(MIXTURE_MEANS, 0.3).sample(3000, torch.Generator().manual_seed(0))
     cfg = small("nce", objective__noise="kde")
     ctx = _ctx(EnergyMLP(cfg.model), data)
     noise = NCEObjective(ctx, cfg).noise()
     pts, area = grid_points(ctx.box, 402)
     density = noise.log_prob(pts).double().exp() * area
-    y = noise.sample(200_000, torch.Generator().manual_seed(1))
+    y = noise.sample(1_000_000, torch.Generator().manual_seed(1))
     edges = torch.linspace(-ctx.box, ctx.box, 7, dtype=torch.float64)
 
-    def cells(x: torch.Tensor) -> torch.Tensor:
+    def cells(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inside = (x.abs() < ctx.box).all(1)
         ij = torch.bucketize(x[inside].double(), edges[1:-1])
         return ij[:, 0] * 6 + ij[:, 1], inside
@@ -243,7 +244,7 @@ def test_kde_noise_samples_follow_its_density(small):
     index, _ = cells(y)
     share = torch.bincount(index, minlength=36).double() / len(y)
     se = (share * (1 - share) / len(y)).sqrt()
-    assert ((mass - share).abs() <= 4 * se + 1e-3).all(), (mass - share).abs().max()
+    assert ((mass - share).abs() <= 4 * se).all(), (mass - share).abs().max()
 
 
 def test_nce_and_snl_initial_log_z_is_exact_when_the_noise_is_the_model(small):

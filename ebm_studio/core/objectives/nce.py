@@ -110,9 +110,10 @@ class Noise:
             log_norm = math.log(2 * math.pi) + torch.log(self.bandwidth).sum()
             log_kde = torch.logsumexp(-0.5 * d2.clamp_min(0), 1) - log_norm
             log_kde = log_kde - math.log(len(self.centres))
-            share = torch.tensor([1 - KDE_UNIFORM_SHARE, KDE_UNIFORM_SHARE]).log()
-            parts = torch.stack([log_kde, self._uniform_log_prob(x)], 1) + share.to(x)
-            return torch.logsumexp(parts, 1)
+            return torch.logaddexp(
+                log_kde + math.log(1 - KDE_UNIFORM_SHARE),
+                self._uniform_log_prob(x) + math.log(KDE_UNIFORM_SHARE),
+            )
         return gaussian_log_prob(x, self.mean, self.chol)
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
