@@ -165,20 +165,13 @@ def slope_per_hour(t_s: np.ndarray, mb: np.ndarray) -> float:
     return float(np.polyfit(t_s / 3600, mb, 1)[0]) if len(t_s) >= 2 else float("nan")
 
 
-def studio(
-    minutes: float, preset: str, warmup_minutes: float = 2.0, trim: bool = True
-) -> dict[str, float]:
-    """The studio trained offscreen; RSS sampled every 30 s. ``trim=False`` switches off the
-    studio's periodic return of free heap pages (ebm_studio/core/memory.py), to compare."""
+def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str, float]:
+    """The studio trained offscreen; RSS sampled every 30 s."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from ebm_studio.core.presets import load_preset
-    from ebm_studio.gui import app as studio_app
     from ebm_studio.gui.main_window import MainWindow
-
-    if not trim:
-        studio_app.TRIM_INTERVAL_MS = 0
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(load_preset(preset).config)
@@ -252,7 +245,6 @@ def run(
     studio_minutes: float = 10.0,
     preset: str = "pcd",
     warmup_minutes: float = 2.0,
-    trim: bool = True,
 ) -> dict[str, float]:
     print(f"long session: {steps:,} synthetic steps through the store and the curves panel")
     out = {f"long_session.{k}": v for k, v in store_and_panel(steps).items()}
@@ -260,7 +252,6 @@ def run(
         print(f"long session: the studio ({preset}) trained offscreen for {studio_minutes:g} min")
         cmd = [sys.executable, __file__, "--studio-only", "--studio-minutes", str(studio_minutes)]
         cmd += ["--studio-preset", preset, "--studio-warmup-minutes", str(warmup_minutes)]
-        cmd += [] if trim else ["--studio-no-trim"]
         res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
         lines = res.stdout.splitlines()
         out.update({f"long_session.{k}": v for k, v in json.loads(lines[-1]).items()})
@@ -281,31 +272,15 @@ def main() -> None:
         default=2.0,
         help="the studio's slope is also given from this time on",
     )
-    ap.add_argument(
-        "--studio-no-trim",
-        action="store_true",
-        help="switch off the studio's periodic return of free heap pages, to compare",
-    )
     ap.add_argument("--studio-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.studio_only:
-        out = studio(
-            args.studio_minutes,
-            args.studio_preset,
-            args.studio_warmup_minutes,
-            trim=not args.studio_no_trim,
-        )
+        out = studio(args.studio_minutes, args.studio_preset, args.studio_warmup_minutes)
         print(json.dumps(out), flush=True)
         return
     if args.steps < 2 * WINDOW + 1:
         ap.error(f"--steps must be at least {2 * WINDOW + 1}")
-    out = run(
-        args.steps,
-        args.studio_minutes,
-        args.studio_preset,
-        args.studio_warmup_minutes,
-        trim=not args.studio_no_trim,
-    )
+    out = run(args.steps, args.studio_minutes, args.studio_preset, args.studio_warmup_minutes)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 

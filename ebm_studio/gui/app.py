@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from ..core.config import Config, ConfigError
-from ..core.memory import can_release_free_memory, release_free_memory
 
 APP_NAME = "EBM Studio"
 ORG_NAME = "EBM Studio"
@@ -18,10 +17,6 @@ DEFAULT_PRESET = "buffer-ml"
 # switch interval (5 ms by default) and every Qt call that releases it can wait that long, so
 # one repaint paid tens of ms while the worker trained; 1 ms keeps frames smooth (bench/).
 SWITCH_INTERVAL_S = 0.001
-# How often the studio hands freed heap pages back to the OS (core/memory.py); 0 never. A
-# trim takes well under a millisecond; without it a session's resident memory climbs in
-# multi-MB steps of free space (README, "Long sessions").
-TRIM_INTERVAL_MS = 30_000
 _configured = False
 
 
@@ -32,12 +27,6 @@ def configure_runtime() -> None:
         # Row-major: our grids are (rows = y, cols = x) numpy arrays, no transpose per frame.
         pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        app = QApplication.instance()
-        if app is not None and TRIM_INTERVAL_MS > 0 and can_release_free_memory():
-            timer = QTimer(app)
-            timer.setObjectName("memory_trim")
-            timer.timeout.connect(release_free_memory)
-            timer.start(TRIM_INTERVAL_MS)
         _configured = True
 
 
