@@ -34,6 +34,7 @@ resident memory slope under 20 MB per hour.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -77,6 +78,37 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def malloc_mb() -> tuple[float, float, float]:
+    """glibc's heap: (bytes in use, free bytes kept in the arenas, mmapped blocks) in MB, or
+    NaNs where mallinfo2 (glibc >= 2.33) is missing. What separates memory the process still
+    holds from free pages the allocator has not given back."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        m = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return float("nan"), float("nan"), float("nan")
+    return m.uordblks / 2**20, m.fordblks / 2**20, m.hblkhd / 2**20
 
 
 def synthetic_rows(start: int, n: int, rng: np.random.Generator) -> list[dict[str, float]]:
@@ -178,6 +210,7 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     window.resize(1500, 950)
     window.show()
     samples: list[tuple[float, float, int, float, float]] = []
+    heap: list[tuple[float, float]] = []  # glibc's (in use, free in arenas) at each sample
     t_start = [0.0]
     window_rss: list[float] = []  # this window's readings, one a second
 
@@ -194,9 +227,12 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         low = min(window_rss + [now])
         window_rss.clear()
         samples.append((time.monotonic() - t_start[0], now, step, history_mb, low))
+        used, free, mapped = malloc_mb()
+        heap.append((used, free))
         print(
             f"  studio: {samples[-1][0]:5.0f} s, {now:7.1f} MB (window low {low:7.1f}), "
-            f"step {step}, history {history_mb:.1f} MB",
+            f"step {step}, history {history_mb:.1f} MB; malloc in use {used:.1f}, "
+            f"free {free:.1f}, mmapped {mapped:.1f} MB",
             file=sys.stderr,
         )
         if samples[-1][0] >= 60 * minutes - 1:
@@ -224,6 +260,7 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     t, mb, steps, hist, low = (np.array(c, dtype=float) for c in zip(*(samples[1:] or samples)))
     per_step = float(np.polyfit(steps, low, 1)[0]) * 2**20 if len(t) >= 2 else float("nan")
     late = t >= 60 * warmup_minutes
+    used, free = (np.array(c, dtype=float)[-len(t) :] for c in zip(*heap))
     return {
         "studio_rss_slope_mb_per_hour": slope_per_hour(t, low),
         "studio_rss_slope_after_warmup_mb_per_hour": slope_per_hour(t[late], low[late]),
@@ -231,6 +268,10 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         "studio_history_slope_mb_per_hour": slope_per_hour(t[late], hist[late]),
         "studio_rss_slope_other_mb_per_hour": slope_per_hour(t[late], low[late] - hist[late]),
         "studio_history_mb_end": float(hist[-1]),
+        # What the process holds against what glibc keeps free but has not given back: a
+        # rising RSS with a flat "in use" is fragmentation, not a leak.
+        "studio_malloc_in_use_slope_mb_per_hour": slope_per_hour(t[late], used[late]),
+        "studio_malloc_free_slope_mb_per_hour": slope_per_hour(t[late], free[late]),
         "studio_rss_bytes_per_step": per_step,
         "studio_steps": float(samples[-1][2]),
         "studio_steps_per_s": samples[-1][2] / max(samples[-1][0], 1e-9),
