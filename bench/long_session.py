@@ -211,6 +211,7 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     window.show()
     samples: list[tuple[float, float, int, float, float]] = []
     heap: list[tuple[float, float]] = []  # glibc's (in use, free in arenas) at each sample
+    capacity = [0.0]
     t_start = [0.0]
     window_rss: list[float] = []  # this window's readings, one a second
 
@@ -220,6 +221,9 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     def sample() -> None:
         frame = window.last_frame
         history_mb = history_used_mb(window.history)  # the trainer's, which the curves view
+        # Its allocated capacity: the columns double at 1024 x 2^k rows, and each doubling
+        # copies them into a new block while the old one stays in the allocator's free lists.
+        capacity_mb = window.history.nbytes() / 2**20
         step = frame.step if frame else 0
         now = rss_mb()
         # The window's lowest reading: what stayed resident, not a heatmap's or an
@@ -229,9 +233,11 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         samples.append((time.monotonic() - t_start[0], now, step, history_mb, low))
         used, free, mapped = malloc_mb()
         heap.append((used, free))
+        capacity[0] = capacity_mb
         print(
             f"  studio: {samples[-1][0]:5.0f} s, {now:7.1f} MB (window low {low:7.1f}), "
-            f"step {step}, history {history_mb:.1f} MB; malloc in use {used:.1f}, "
+            f"step {step}, history {history_mb:.1f} MB (capacity {capacity_mb:.1f}); "
+            f"malloc in use {used:.1f}, "
             f"free {free:.1f}, mmapped {mapped:.1f} MB",
             file=sys.stderr,
         )
@@ -268,6 +274,7 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         "studio_history_slope_mb_per_hour": slope_per_hour(t[late], hist[late]),
         "studio_rss_slope_other_mb_per_hour": slope_per_hour(t[late], low[late] - hist[late]),
         "studio_history_mb_end": float(hist[-1]),
+        "studio_history_capacity_mb_end": capacity[0],
         # What the process holds against what glibc keeps free but has not given back: a
         # rising RSS with a flat "in use" is fragmentation, not a leak.
         "studio_malloc_in_use_slope_mb_per_hour": slope_per_hour(t[late], used[late]),
