@@ -209,9 +209,8 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     window = MainWindow(load_preset(preset).config)
     window.resize(1500, 950)
     window.show()
-    samples: list[tuple[float, float, int, float, float]] = []
-    heap: list[tuple[float, float]] = []  # glibc's (in use, free in arenas) at each sample
-    capacity = [0.0]
+    # (seconds, RSS, step, history in use, window's low RSS, malloc in use, malloc free)
+    samples: list[tuple[float, ...]] = []
     t_start = [0.0]
     window_rss: list[float] = []  # this window's readings, one a second
 
@@ -221,8 +220,8 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     def sample() -> None:
         frame = window.last_frame
         history_mb = history_used_mb(window.history)  # the trainer's, which the curves view
-        # Its allocated capacity: the columns double at 1024 x 2^k rows, and each doubling
-        # copies them into a new block while the old one stays in the allocator's free lists.
+        # Its allocated capacity doubles at 1024 x 2^k rows: shows whether a step in the
+        # resident memory falls on a doubling.
         capacity_mb = window.history.nbytes() / 2**20
         step = frame.step if frame else 0
         now = rss_mb()
@@ -230,15 +229,12 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         # evaluation's few MB of activations that happened to be live at the sample.
         low = min(window_rss + [now])
         window_rss.clear()
-        samples.append((time.monotonic() - t_start[0], now, step, history_mb, low))
         used, free, mapped = malloc_mb()
-        heap.append((used, free))
-        capacity[0] = capacity_mb
+        samples.append((time.monotonic() - t_start[0], now, step, history_mb, low, used, free))
         print(
             f"  studio: {samples[-1][0]:5.0f} s, {now:7.1f} MB (window low {low:7.1f}), "
             f"step {step}, history {history_mb:.1f} MB (capacity {capacity_mb:.1f}); "
-            f"malloc in use {used:.1f}, "
-            f"free {free:.1f}, mmapped {mapped:.1f} MB",
+            f"malloc in use {used:.1f}, free {free:.1f}, mmapped {mapped:.1f} MB",
             file=sys.stderr,
         )
         if samples[-1][0] >= 60 * minutes - 1:
@@ -262,11 +258,12 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
     poller.timeout.connect(poll)
     QTimer.singleShot(0, wait_ready)
     app.exec()
+    capacity_mb = window.history.nbytes() / 2**20
     window.close()
-    t, mb, steps, hist, low = (np.array(c, dtype=float) for c in zip(*(samples[1:] or samples)))
+    rows = samples[1:] or samples
+    t, mb, steps, hist, low, used, free = (np.array(c, dtype=float) for c in zip(*rows))
     per_step = float(np.polyfit(steps, low, 1)[0]) * 2**20 if len(t) >= 2 else float("nan")
     late = t >= 60 * warmup_minutes
-    used, free = (np.array(c, dtype=float)[-len(t) :] for c in zip(*heap))
     return {
         "studio_rss_slope_mb_per_hour": slope_per_hour(t, low),
         "studio_rss_slope_after_warmup_mb_per_hour": slope_per_hour(t[late], low[late]),
@@ -274,7 +271,7 @@ def studio(minutes: float, preset: str, warmup_minutes: float = 2.0) -> dict[str
         "studio_history_slope_mb_per_hour": slope_per_hour(t[late], hist[late]),
         "studio_rss_slope_other_mb_per_hour": slope_per_hour(t[late], low[late] - hist[late]),
         "studio_history_mb_end": float(hist[-1]),
-        "studio_history_capacity_mb_end": capacity[0],
+        "studio_history_capacity_mb_end": capacity_mb,
         # What the process holds against what glibc keeps free but has not given back: a
         # rising RSS with a flat "in use" is fragmentation, not a leak.
         "studio_malloc_in_use_slope_mb_per_hour": slope_per_hour(t[late], used[late]),
