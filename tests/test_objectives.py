@@ -379,8 +379,8 @@ def test_fce_flow_steps_by_its_rule_maximises_the_nce_loss_and_exposes_its_densi
     # the midpoint rule's error for features wider than half a cell (< 1e-3).
     share = float((y.abs() <= tr.box).all(1).double().mean())
     assert mass == pytest.approx(share, abs=0.0055), (mass, share)
-    # Switching rule: a classifier at chance (nu = 1: 0.5) leaves the flow alone...
-    obj._last_x, obj._last_accuracy = x, 0.5
+    # Switching rule: a density-ratio test at chance (balanced: 0.5) leaves the flow alone...
+    obj._last_x, obj._last_ratio_accuracy = x, 0.5
     p0 = flow_params()
     assert obj.after_step() == {"flow_step": 0.0}
     assert all(torch.equal(a, b) for a, b in zip(p0, flow_params()))
@@ -388,9 +388,32 @@ def test_fce_flow_steps_by_its_rule_maximises_the_nce_loss_and_exposes_its_densi
     tr.apply_config(tr.config.with_value("objective.nu", 2.0))
     v0 = nce_value()
     for _ in range(5):
-        obj._last_accuracy = 0.95
+        obj._last_ratio_accuracy = 0.95
         assert obj.after_step()["flow_step"] == 1.0
     assert nce_value() > v0
+
+
+def test_fce_ratio_accuracy_is_balanced_whatever_nu():
+    from ebm_studio.core.objectives.nce import _accuracy, ratio_accuracy
+
+    gen = torch.Generator().manual_seed(0)
+    # nu = 4 and log-ratios log p_model - log q spread alike over data and noise (the flow
+    # as good as the model): the ratio test is at chance, 0.5, while the plain accuracy,
+    # saying "noise" wherever the ratio is under 4, scores near 0.8.
+    r = 0.3 * torch.randn(512, generator=gen)
+    g_x, g_y = r - math.log(4.0), r.repeat(4) - math.log(4.0)
+    assert ratio_accuracy(g_x, g_y, 4.0) == pytest.approx(0.5)
+    assert _accuracy(g_x, g_y) > 0.79
+    # Data where the model's density is twice the flow's, noise where it is half: every point
+    # on the right side of the ratio test (1.0), while plain accuracy still calls all data
+    # "noise" (log 2 - log 4 < 0): 0.8, chance.
+    g_x = torch.full((512,), math.log(2.0) - math.log(4.0))
+    g_y = torch.full((2048,), -math.log(2.0) - math.log(4.0))
+    assert ratio_accuracy(g_x, g_y, 4.0) == 1.0
+    assert _accuracy(g_x, g_y) == pytest.approx(0.8)
+    # At nu = 1 with as many noise points as data it is the plain accuracy.
+    g_x, g_y = torch.randn(256, generator=gen) + 0.3, torch.randn(256, generator=gen) - 0.3
+    assert ratio_accuracy(g_x, g_y, 1.0) == pytest.approx(_accuracy(g_x, g_y))
 
 
 # ------------------------------------------------------------------------ KL / entropy terms
