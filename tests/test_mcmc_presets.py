@@ -2,7 +2,7 @@
 its file documents, on a grid that resolves it.
 
 Each preset trains once per session and several assertions share the run. Marked slow: they
-run in CI. The preset files' own metadata is checked in test_preset_files.py (fast).
+run in CI. The preset files' own metadata is checked in test_project.py (fast).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 (tests/preset_runs.py), reach the fits they document; NCE, FCE and SNL learn log Z.
 
 Each preset trains once per session and several assertions share the run. Marked slow (runs in
-CI). The preset files' own metadata is checked in test_preset_files.py (fast).
+CI). The preset files' own metadata is checked in test_project.py (fast).
 """
 
 from __future__ import annotations
